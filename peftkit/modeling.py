@@ -1,0 +1,68 @@
+"""Loading configs and models: hub ids, local directories, config.json files, built-in examples."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+from transformers import AutoConfig, AutoModelForSequenceClassification, PretrainedConfig
+
+from . import architectures as arch
+from .errors import PeftkitError
+
+# Built-in configs for examples that need no download. Their shapes are those of the named models.
+BUILTIN_CONFIGS = {
+    "bert-base": lambda: AutoConfig.for_model("bert"),  # = bert-base-uncased's architecture
+    "tiny-bert": lambda: AutoConfig.for_model(
+        "bert", hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128),
+}
+BUILTIN_PREFIX = "builtin:"
+
+
+def load_config(model: str, *, trust_remote_code: bool = False) -> PretrainedConfig:
+    """A config from ``builtin:<name>``, a config.json file, a local directory or a hub id."""
+    if model.startswith(BUILTIN_PREFIX):
+        name = model[len(BUILTIN_PREFIX):]
+        if name not in BUILTIN_CONFIGS:
+            raise PeftkitError(f"unknown built-in model '{name}'; built-ins: "
+                               + ", ".join(BUILTIN_PREFIX + n for n in BUILTIN_CONFIGS))
+        return BUILTIN_CONFIGS[name]()
+    path = Path(model).expanduser()
+    if path.is_file():
+        try:
+            data = json.loads(path.read_text())
+            model_type = data.pop("model_type")
+            return AutoConfig.for_model(model_type, **data)
+        except (ValueError, KeyError) as e:
+            raise PeftkitError(f"{path} is not a transformers config.json ({e}); pass a model directory or hub id") from None
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise PeftkitError(f"model directory {path} has no config.json; pass the directory a model was saved to")
+    elif os.sep in model and not _looks_like_hub_id(model):
+        raise PeftkitError(f"model path {model} does not exist; pass an existing directory or a hub id")
+    try:
+        return AutoConfig.from_pretrained(model, trust_remote_code=trust_remote_code)
+    except OSError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise PeftkitError(f"cannot load the config of '{model}': {first} "
+                           "(a hub id needs network access; a local directory needs config.json)") from None
+    except ValueError as e:
+        raise PeftkitError(f"cannot load the config of '{model}': {str(e).splitlines()[0]}") from None
+
+
+def _looks_like_hub_id(model: str) -> bool:
+    return model.count("/") == 1 and not model.startswith((".", "/", "~")) and not Path(model).parent.exists()
+
+
+def build_on_meta(config: PretrainedConfig, num_labels: int = 2) -> torch.nn.Module:
+    """A sequence-classification model with the config's shapes and no memory: for counting only."""
+    arch.arch_for_config(config)  # clear error for unsupported architectures
+    config.num_labels = num_labels
+    if getattr(config, "pad_token_id", None) is None:
+        config.pad_token_id = getattr(config, "eos_token_id", None) or 0
+        if isinstance(config.pad_token_id, list):
+            config.pad_token_id = config.pad_token_id[0]
+    with torch.device("meta"):
+        return AutoModelForSequenceClassification.from_config(config)

@@ -1,0 +1,93 @@
+"""The strategy contract: ``get_strategy(name, **options).apply(model)``."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from torch import nn
+
+from .. import architectures as arch
+from ..options import NoOptions, StrategyOptions
+
+
+class Strategy:
+    """A fine-tuning strategy. Subclasses set ``name``, ``description``, ``Options`` and ``apply``.
+
+    - ``apply(model)`` returns the model ready to train: what should train has ``requires_grad``,
+      the rest is frozen, and any new modules are inserted (or the model is wrapped by peft).
+    - ``callbacks()`` returns ``transformers.TrainerCallback`` objects the Trainer needs.
+    - ``parameter_groups(model, lr, weight_decay)`` gives a hand-written loop its optimizer groups.
+    - ``on_train_step(model, epoch=..., global_step=...)`` is the loop hook for schedules that change
+      what trains (gradual unfreezing); a no-op for most strategies.
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    Options: ClassVar[type[StrategyOptions]] = NoOptions
+    core: ClassVar[bool] = False  # one of the strategies `compare` runs by default
+    peft_backed: ClassVar[bool] = False
+
+    def __init__(self, options: StrategyOptions | None = None):
+        self.options = options if options is not None else self.Options.build(self.name)
+
+    @classmethod
+    def from_options(cls, **options: Any) -> "Strategy":
+        return cls(cls.Options.build(cls.name, **options))
+
+    # -- the contract -----------------------------------------------------------------------
+    def apply(self, model: nn.Module) -> nn.Module:
+        raise NotImplementedError
+
+    def callbacks(self) -> list:
+        return []
+
+    def parameter_groups(self, model: nn.Module, lr: float, weight_decay: float = 0.0) -> list[dict]:
+        """Optimizer parameter groups: trainable parameters, no weight decay on biases and norms."""
+        decay, no_decay = [], []
+        for name, p in model.named_parameters():
+            if p.requires_grad:
+                (no_decay if is_no_decay(name, p) else decay).append(p)
+        groups = [{"params": decay, "lr": lr, "weight_decay": weight_decay},
+                  {"params": no_decay, "lr": lr, "weight_decay": 0.0}]
+        return [g for g in groups if g["params"]]
+
+    def on_train_step(self, model: nn.Module, *, epoch: float, global_step: int) -> None:
+        """Called by a loop before each optimizer step; Trainer users get this via callbacks()."""
+
+    # -- description ------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "options": self.options.to_dict()}
+
+    def spec(self) -> str:
+        """The SPEC string that rebuilds this strategy (defaults left out)."""
+        defaults = self.Options.build(self.name).to_dict()
+        changed = {k: v for k, v in self.options.to_dict().items() if v != defaults[k]}
+        if not changed:
+            return self.name
+        def fmt(v: Any) -> str:
+            return "+".join(map(str, v)) if isinstance(v, list) else str(v)
+        return self.name + ":" + ",".join(f"{k}={fmt(v)}" for k, v in changed.items())
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.spec()}>"
+
+    # -- helpers for subclasses -------------------------------------------------------------
+    def _mark(self, model: nn.Module) -> nn.Module:
+        """Remember on the model which strategy made it (for callbacks, save and reports)."""
+        model.peftkit_strategy = self
+        return model
+
+
+def is_no_decay(name: str, p: nn.Parameter) -> bool:
+    lname = name.lower()
+    return p.ndim < 2 or "norm" in lname or lname.endswith(".bias")
+
+
+def freeze(model: nn.Module) -> None:
+    for p in model.parameters():
+        p.requires_grad_(False)
+
+
+def unfreeze_head(model: nn.Module) -> None:
+    for _, p in arch.iter_head_parameters(model):
+        p.requires_grad_(True)

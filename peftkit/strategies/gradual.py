@@ -1,0 +1,132 @@
+"""Gradual unfreezing with discriminative learning rates (Howard & Ruder, ULMFiT, 2018).
+
+Training starts with only the task head. Every ``unfreeze_every`` epochs (or steps), one more
+transformer block is unfrozen from the top; after the bottom block, the embeddings, until everything
+trains. With ``lr_decay`` < 1, each group below the top block gets its upper neighbour's learning
+rate times ``lr_decay`` (ULMFiT divides by 2.6 per layer, i.e. lr_decay = 1/2.6).
+
+Optimizers only update parameters they were given. A Trainer builds its optimizer once, from the
+parameters that require grad at that moment, so the callback puts *every* parameter of the model in
+the optimizer at the start of training (one group per depth); parameters still frozen have no
+gradient, so AdamW neither updates them nor keeps state for them until they are unfrozen.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from typing import Literal
+
+from torch import nn
+from transformers import TrainerCallback
+
+from .. import architectures as arch
+from ..options import StrategyOptions, option
+from ..registry import register_strategy
+from .base import Strategy, is_no_decay
+
+
+@dataclass
+class GradualOptions(StrategyOptions):
+    unfreeze_every: int = option(1, "unfreeze one more block after this many epochs (or steps)")
+    unit: Literal["epoch", "step"] = option("epoch", "what unfreeze_every counts")
+    lr_decay: float = option(1.0, "learning-rate factor per block going down (1 = same rate everywhere; ULMFiT: 0.385)")
+
+    def validate(self):
+        self.positive("unfreeze_every")
+        self.in_range("lr_decay", 0.0, 1.0, low_open=True)
+
+
+@register_strategy
+class GradualStrategy(Strategy):
+    name = "gradual"
+    description = "Gradual unfreezing (ULMFiT): start with the head, unfreeze one block from the top every N epochs."
+    Options = GradualOptions
+    core = True
+
+    # -- what trains when --------------------------------------------------------------------
+    def depths(self, model: nn.Module) -> dict[str, int]:
+        spec = arch.arch_for(model)
+        n = len(arch.blocks(model))
+        return {name: arch.layer_depth(spec, name, n) for name, _ in model.named_parameters()}
+
+    def num_stages(self, model: nn.Module) -> int:
+        return max(self.depths(model).values()) + 1
+
+    def stage_at(self, *, epoch: float, global_step: int) -> int:
+        counter = math.floor(epoch + 1e-6) if self.options.unit == "epoch" else global_step
+        return int(counter // self.options.unfreeze_every)
+
+    def set_stage(self, model: nn.Module, stage: int) -> None:
+        """Stage 0: head only; stage k: head and the k top-most groups."""
+        depths = self.depths(model)
+        for name, p in model.named_parameters():
+            p.requires_grad_(depths[name] <= stage)
+        model.peftkit_stage = stage
+
+    def apply(self, model):
+        self.set_stage(model, 0)
+        return self._mark(model)
+
+    def on_train_step(self, model, *, epoch: float, global_step: int) -> None:
+        stage = self.stage_at(epoch=epoch, global_step=global_step)
+        if stage != getattr(model, "peftkit_stage", None):
+            self.set_stage(model, stage)
+
+    # -- optimizer ---------------------------------------------------------------------------
+    def lr_scale(self, depth: int) -> float:
+        return self.options.lr_decay ** max(depth - 1, 0)  # head and top block share the base rate
+
+    def parameter_groups(self, model, lr, weight_decay=0.0):
+        """Every parameter (frozen ones too, so that they train once unfrozen), grouped by depth."""
+        depths = self.depths(model)
+        groups: dict[tuple[int, bool], dict] = {}
+        for name, p in model.named_parameters():
+            d, nd = depths[name], is_no_decay(name, p)
+            g = groups.setdefault((d, nd), {"params": [], "lr": lr * self.lr_scale(d),
+                                            "weight_decay": 0.0 if nd else weight_decay, "depth": d})
+            g["params"].append(p)
+        return [groups[k] for k in sorted(groups)]
+
+    def install_in_optimizer(self, model, optimizer, lr_scheduler=None, weight_decay: float = 0.0) -> None:
+        """Re-group an optimizer built by someone else (a Trainer) so that it holds every parameter."""
+        inner = getattr(optimizer, "optimizer", optimizer)  # accelerate wraps the torch optimizer
+        first = inner.param_groups[0]
+        base_lr = first.get("initial_lr", first["lr"])
+        groups = self.parameter_groups(model, base_lr, weight_decay)
+        defaults = {k: v for k, v in first.items() if k not in ("params", "lr", "weight_decay", "initial_lr")}
+        inner.param_groups = []
+        for g in groups:
+            inner.add_param_group({**defaults, **g, "initial_lr": g["lr"]})
+        scheduler = getattr(lr_scheduler, "scheduler", lr_scheduler)
+        if scheduler is None:
+            return
+        lambdas = getattr(scheduler, "lr_lambdas", None)
+        if lambdas is None:
+            warnings.warn(f"gradual: cannot apply layer-wise learning rates with {type(scheduler).__name__}; "
+                          "all groups follow its schedule from the base rate")
+            return
+        scheduler.lr_lambdas = [lambdas[0]] * len(inner.param_groups)
+        scheduler.base_lrs = [g["initial_lr"] for g in inner.param_groups]
+        factor = lambdas[0](scheduler.last_epoch)
+        for g in inner.param_groups:
+            g["lr"] = g["initial_lr"] * factor
+        scheduler._last_lr = [g["lr"] for g in inner.param_groups]
+
+    def callbacks(self):
+        return [GradualUnfreezingCallback(self)]
+
+
+class GradualUnfreezingCallback(TrainerCallback):
+    """Puts every parameter in the Trainer's optimizer, then unfreezes on schedule."""
+
+    def __init__(self, strategy: GradualStrategy):
+        self.strategy = strategy
+
+    def on_train_begin(self, args, state, control, model=None, optimizer=None, lr_scheduler=None, **kwargs):
+        self.strategy.install_in_optimizer(model, optimizer, lr_scheduler, weight_decay=args.weight_decay)
+        self.strategy.set_stage(model, self.strategy.stage_at(epoch=state.epoch or 0, global_step=state.global_step))
+
+    def on_step_begin(self, args, state, control, model=None, **kwargs):
+        self.strategy.on_train_step(model, epoch=state.epoch or 0, global_step=state.global_step)

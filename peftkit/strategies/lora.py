@@ -1,0 +1,45 @@
+"""LoRA (Hu et al., 2021) through peft."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import peft
+
+from .. import architectures as arch
+from ..options import StrategyOptions, option
+from ..registry import register_strategy
+from . import _peft
+from .base import Strategy
+
+
+@dataclass
+class LoraOptions(StrategyOptions):
+    r: int = option(8, "rank of the update matrices")
+    alpha: float = option(16.0, "scaling numerator: the update is scaled by alpha / r")
+    dropout: float = option(0.1, "dropout on the LoRA input (0.1 as in the LoRA paper's GLUE runs)")
+    target_modules: tuple[str, ...] | None = option(
+        None, "module names to adapt (suffix match, e.g. query+value); default: the architecture's "
+        "attention query and value projections")
+
+    def validate(self):
+        self.positive("r", "alpha")
+        self.in_range("dropout", 0.0, 1.0)
+        self._require(self.dropout < 1.0, "dropout", "below 1")
+
+
+@register_strategy
+class LoraStrategy(Strategy):
+    name = "lora"
+    description = "LoRA: low-rank updates on the attention query and value projections (via peft)."
+    Options = LoraOptions
+    core = True
+    peft_backed = True
+
+    def apply(self, model):
+        o = self.options
+        spec = arch.arch_for(model)
+        targets = list(o.target_modules) if o.target_modules else spec.roles_regex("query", "value")
+        config = peft.LoraConfig(r=o.r, lora_alpha=o.alpha, lora_dropout=o.dropout, target_modules=targets,
+                                 fan_in_fan_out=spec.name == "GPT-2")
+        return _peft.wrap(self, model, config)

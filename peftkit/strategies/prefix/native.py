@@ -1,0 +1,111 @@
+"""Prefix tuning without ``past_key_values``, for encoders whose forward has no cache (ALBERT,
+DistilBERT).
+
+Each attention module gets learned key and value vectors prepended to its keys and values. They are
+injected through transformers' attention interface: the model's attention implementation is
+replaced by a thin wrapper (``peftkit_prefix_<impl>``) that concatenates the prefix and widens the
+padding mask, then calls the original implementation (sdpa, eager, ...). The prefix parameters live in
+one ``PrefixEncoder`` (the same parameterisation as peft's, so parameter counts agree) registered on
+the model as ``peftkit_prefix``.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import AttentionInterface
+from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, AttentionMaskInterface
+from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+
+from ... import architectures as arch
+from ...params import AddedModule
+
+PREFIX = "peftkit_prefix_"
+
+
+class PrefixEncoder(AddedModule):
+    """[num_virtual_tokens] -> per layer, key and value prefixes of width kv_dim."""
+
+    def __init__(self, num_layers: int, num_virtual_tokens: int, kv_dim: int, projection: bool,
+                 projection_hidden_size: int, device=None, dtype=None):
+        super().__init__()
+        self.num_layers, self.num_virtual_tokens, self.kv_dim = num_layers, num_virtual_tokens, kv_dim
+        out = num_layers * 2 * kv_dim
+        if projection:
+            self.embedding = nn.Embedding(num_virtual_tokens, kv_dim, device=device, dtype=dtype)
+            self.transform = nn.Sequential(
+                nn.Linear(kv_dim, projection_hidden_size, device=device, dtype=dtype),
+                nn.Tanh(),
+                nn.Linear(projection_hidden_size, out, device=device, dtype=dtype),
+            )
+        else:
+            self.embedding = nn.Embedding(num_virtual_tokens, out, device=device, dtype=dtype)
+            self.transform = None
+
+    def forward(self) -> torch.Tensor:
+        x = self.embedding.weight
+        if self.transform is not None:
+            x = self.transform(x)
+        return x.view(self.num_virtual_tokens, self.num_layers, 2, self.kv_dim)
+
+
+def _base_implementation(module: nn.Module, base_impl: str):
+    implementation = ALL_ATTENTION_FUNCTIONS.get(base_impl)
+    if implementation is None:  # "eager": each modeling file defines its own eager function
+        implementation = sys.modules[type(module).__module__].eager_attention_forward
+    return implementation
+
+
+def _prefixed_attention(module, query, key, value, attention_mask, **kwargs):
+    base_impl = module.config._attn_implementation[len(PREFIX):]
+    state = module.__dict__.get("_peftkit_prefix")
+    if state is None:  # another model sharing the config object: no prefix there
+        return _base_implementation(module, base_impl)(module, query, key, value, attention_mask, **kwargs)
+    encoder, layer = state
+    batch, heads, _, head_dim = key.shape
+    prefix = encoder()[:, layer]  # [P, 2, kv_dim]
+    n = prefix.shape[0]
+
+    def expand(t: torch.Tensor) -> torch.Tensor:
+        return t.view(n, heads, head_dim).transpose(0, 1).unsqueeze(0).expand(batch, -1, -1, -1).to(key.dtype)
+
+    key = torch.cat([expand(prefix[:, 0]), key], dim=2)
+    value = torch.cat([expand(prefix[:, 1]), value], dim=2)
+    if attention_mask is not None:  # every query may attend to every prefix position
+        fill = True if attention_mask.dtype == torch.bool else 0.0
+        attention_mask = F.pad(attention_mask, (n, 0), value=fill)
+    return _base_implementation(module, base_impl)(module, query, key, value, attention_mask, **kwargs)
+
+
+def _register(base_impl: str) -> str:
+    name = PREFIX + base_impl
+    if name not in ALL_ATTENTION_FUNCTIONS:
+        AttentionInterface.register(name, _prefixed_attention)
+        AttentionMaskInterface.register(name, ALL_MASK_ATTENTION_FUNCTIONS[base_impl])
+    return name
+
+
+def attach(model: nn.Module, *, num_virtual_tokens: int, projection: bool, projection_hidden_size: int | None) -> None:
+    """Add a trainable prefix to every attention module of ``model`` (a transformers model)."""
+    keys = arch.find_modules(model, "key")
+    attentions = []
+    for name, _ in keys:
+        parent = name.rsplit(".", 1)[0]
+        attentions.append(model.get_submodule(parent))
+    kv_dim = arch.out_features(keys[0][1])
+    weight = keys[0][1].weight
+    base_impl = model.config._attn_implementation or "eager"
+    if base_impl.startswith(PREFIX):
+        raise ValueError("this model already has a peftkit prefix")
+    encoder = PrefixEncoder(len(attentions), num_virtual_tokens, kv_dim, projection,
+                            projection_hidden_size or model.config.hidden_size,
+                            device=weight.device, dtype=weight.dtype)
+    model.peftkit_prefix = encoder
+    for layer, module in enumerate(attentions):
+        if getattr(module, "is_causal", False):
+            raise arch.unsupported("prefix", model, "native prefixes are only implemented for bidirectional attention")
+        module.__dict__["_peftkit_prefix"] = (encoder, layer)
+    model.config._attn_implementation = _register(base_impl)

@@ -1,0 +1,58 @@
+"""Prompt tuning (Lester et al., 2021) through peft: trainable virtual tokens before the input."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import peft
+
+from .. import architectures as arch
+from ..errors import OptionError
+from ..options import StrategyOptions, option
+from ..registry import register_strategy
+from . import _peft
+from .base import Strategy
+
+
+@dataclass
+class PromptOptions(StrategyOptions):
+    num_virtual_tokens: int = option(20, "number of trainable virtual tokens prepended to the input")
+    init: Literal["random", "text"] = option("random", "initialise the prompt randomly or from the embeddings of init_text")
+    init_text: str | None = option(None, "text whose token embeddings initialise the prompt (with init=text)")
+    tokenizer: str | None = option(None, "tokenizer for init_text; default: the model's own name_or_path")
+
+    def validate(self):
+        self.positive("num_virtual_tokens")
+        if self.init == "text" and not self.init_text:
+            raise OptionError("option 'init_text' is required when init=text, e.g. prompt:init=text,init_text=classify the sentiment")
+
+
+@register_strategy
+class PromptStrategy(Strategy):
+    name = "prompt"
+    description = "Prompt tuning: trainable soft-prompt embeddings before the input; the model stays frozen (via peft)."
+    Options = PromptOptions
+    core = True
+    peft_backed = True
+
+    def apply(self, model):
+        o = self.options
+        base = arch.unwrap(model)
+        kwargs = dict(
+            num_virtual_tokens=o.num_virtual_tokens,
+            # ALBERT and ELECTRA embed tokens in fewer dimensions than their hidden size: the prompt
+            # must live where the token embeddings live, not in hidden_size.
+            token_dim=arch.input_embedding_dim(base),
+            num_layers=len(arch.blocks(base)),
+            num_attention_heads=arch.num_attention_heads(base.config),
+        )
+        if o.init == "text":
+            tokenizer = o.tokenizer or getattr(base.config, "name_or_path", None)
+            if not tokenizer:
+                raise OptionError("prompt: init=text needs a tokenizer: pass tokenizer=<name or directory>")
+            if arch.model_device(base).type == "meta":
+                raise OptionError("prompt: init=text needs real token embeddings, not a model on the meta device")
+            kwargs.update(prompt_tuning_init=peft.PromptTuningInit.TEXT, prompt_tuning_init_text=o.init_text,
+                          tokenizer_name_or_path=tokenizer)
+        return _peft.wrap(self, model, peft.PromptTuningConfig(**kwargs))
