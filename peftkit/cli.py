@@ -78,7 +78,7 @@ def params_command(model_name: str, num_labels: int, specs: tuple[str, ...], fmt
             rows.append({**row, "status": "unsupported", "reason": e.reason})
             continue
         rows.append({**row, "status": "ok", "trainable_params": counts.trainable, "total_params": counts.total,
-                     "trainable_percent": round(counts.percent, 4), "head_params": counts.head_trainable,
+                     "trainable_percent": counts.percent, "head_params": counts.head_trainable,
                      "breakdown": counts.breakdown})
     columns = PARAMS_COLUMNS if any(r.get("reason") for r in rows) else PARAMS_COLUMNS[:-1]
     render(rows, columns, fmt, title=f"{model_name} ({config.model_type}, {num_labels} labels)")
