@@ -1,0 +1,73 @@
+import json
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from peftkit.cli import cli, main
+
+
+def run(*args):
+    """The real entry point in a subprocess: exit status and both streams as a user sees them."""
+    p = subprocess.run([sys.executable, "-m", "peftkit", *args], capture_output=True, text=True, timeout=300)
+    return p.returncode, p.stdout, p.stderr
+
+
+def test_list_shows_strategies_and_options():
+    result = CliRunner().invoke(cli, ["list"], terminal_width=200)
+    assert result.exit_code == 0
+    for word in ("lora", "adapter", "reduction_factor", "num_virtual_tokens", "unfreeze_every", "bitfit"):
+        assert word in result.output
+
+
+def test_params_json_rows(capsys):
+    main(["params", "-m", "builtin:bert-base", "-s", "lora:r=8", "-s", "adapter", "-s", "head", "--format", "json"])
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["strategy"] for r in rows] == ["lora", "adapter", "head"]
+    for r in rows:
+        assert {"strategy", "trainable_params", "total_params", "trainable_percent", "head_params"} <= set(r)
+    assert rows[0]["trainable_params"] - rows[0]["head_params"] == 294_912
+    assert rows[1]["trainable_params"] - rows[1]["head_params"] == 1_789_056
+
+
+@pytest.mark.parametrize("fmt, marker", [("md", "| strategy |"), ("csv", "strategy,status,trainable_params"),
+                                         ("table", "trainable")])
+def test_params_formats(capsys, fmt, marker):
+    main(["params", "-m", "builtin:tiny-bert", "-s", "lora", "--format", fmt])
+    assert marker in capsys.readouterr().out
+
+
+def test_params_from_config_dir_and_unsupported_row(tmp_path, capsys):
+    from transformers import DebertaV2Config
+
+    DebertaV2Config(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128).save_pretrained(tmp_path)
+    main(["params", "-m", str(tmp_path), "--num-labels", "5", "-s", "prefix", "-s", "lora", "--format", "json"])
+    rows = {r["strategy"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["prefix"]["status"] == "unsupported" and "relative" in rows["prefix"]["reason"]
+    assert rows["lora"]["status"] == "ok" and rows["lora"]["head_params"] > 64 * 5
+
+
+@pytest.mark.parametrize("args, words", [
+    (["params", "-s", "nope"], ["unknown strategy 'nope'", "lora"]),
+    (["params", "-s", "lora:r=0"], ["'r'", "positive"]),
+    (["params", "-s", "lora:r=abc"], ["'r'", "int"]),
+    (["params", "-s", "lora:rank=4"], ["unknown option 'rank'", "valid options"]),
+    (["params", "-s", "lora:r"], ["malformed SPEC"]),
+    (["params", "-s", "adapter:reduction_factor=0"], ["reduction_factor"]),
+    (["params", "-m", "/does/not/exist"], ["does not exist"]),
+    (["params", "-m", "builtin:nope"], ["built-in"]),
+])
+def test_bad_input_is_one_line_and_exit_2(args, words):
+    code, out, err = run(*args)
+    assert code == 2
+    lines = [line for line in err.strip().splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    for word in words:
+        assert word in lines[0]
+
+
+def test_unsupported_architecture_config(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "t5", "d_model": 32}))
+    code, _, err = run("params", "-m", str(tmp_path))
+    assert code == 2 and "not supported" in err and "bert" in err and "Traceback" not in err
