@@ -24,7 +24,7 @@ from ..errors import OptionError
 from ..options import StrategyOptions, option
 from ..params import AddedModule
 from ..registry import register_strategy
-from .base import Strategy, freeze, unfreeze_head
+from .base import Strategy, TrainDefaults, freeze, unfreeze_head
 
 ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "swish": nn.SiLU, "silu": nn.SiLU, "tanh": nn.Tanh}
 
@@ -67,6 +67,7 @@ class AdapterOptions(StrategyOptions):
 class AdapterStrategy(Strategy):
     name = "adapter"
     description = "Bottleneck adapters (Houlsby or Pfeiffer) after attention / feed-forward; the model stays frozen."
+    defaults = TrainDefaults(5e-4, source="Houlsby et al., 2019 grid 3e-5..3e-3; AdapterHub recommends 1e-4 for large and up to 1e-3 for small data")
     Options = AdapterOptions
     core = True
 

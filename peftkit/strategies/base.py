@@ -2,12 +2,31 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
 from torch import nn
 
 from .. import architectures as arch
 from ..options import NoOptions, StrategyOptions
+
+
+@dataclass(frozen=True)
+class TrainDefaults:
+    """A strategy's default training hyperparameters, with where they come from.
+
+    Rates differ by orders of magnitude between strategies (full ~2e-5, LoRA ~5e-4, prompt tuning
+    ~3e-2): a comparison with one shared rate is not fair, so `compare` uses these unless told otherwise.
+    """
+
+    learning_rate: float
+    epochs: float = 3.0
+    warmup: float = 0.06  # fraction of the training steps (RoBERTa and LoRA papers: 6%)
+    weight_decay: float = 0.01
+    source: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 class Strategy:
@@ -26,6 +45,7 @@ class Strategy:
     Options: ClassVar[type[StrategyOptions]] = NoOptions
     core: ClassVar[bool] = False  # one of the strategies `compare` runs by default
     peft_backed: ClassVar[bool] = False
+    defaults: ClassVar[TrainDefaults] = TrainDefaults(1e-4, source="generic")
 
     def __init__(self, options: StrategyOptions | None = None):
         self.options = options if options is not None else self.Options.build(self.name)

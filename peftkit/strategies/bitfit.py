@@ -2,13 +2,14 @@
 
 from .. import architectures as arch
 from ..registry import register_strategy
-from .base import Strategy, freeze, unfreeze_head
+from .base import Strategy, TrainDefaults, freeze, unfreeze_head
 
 
 @register_strategy
 class BitFitStrategy(Strategy):
     name = "bitfit"
     description = "BitFit: train only the bias terms of the pretrained body, plus the task head."
+    defaults = TrainDefaults(1e-3, source="BitFit paper (Ben Zaken et al., 2022): 1e-4..1e-3")
 
     def apply(self, model):
         spec = arch.arch_for(model)

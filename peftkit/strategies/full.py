@@ -1,13 +1,14 @@
 """Full fine-tuning: every parameter trains."""
 
 from ..registry import register_strategy
-from .base import Strategy
+from .base import Strategy, TrainDefaults
 
 
 @register_strategy
 class FullStrategy(Strategy):
     name = "full"
     description = "Full fine-tuning: every parameter of the model trains."
+    defaults = TrainDefaults(2e-5, source="BERT paper (Devlin et al., 2019) grid 2e-5..5e-5; the transformers text-classification tutorial")
     core = True
 
     def apply(self, model):

@@ -24,7 +24,7 @@ from transformers import TrainerCallback
 from .. import architectures as arch
 from ..options import StrategyOptions, option
 from ..registry import register_strategy
-from .base import Strategy, is_no_decay
+from .base import Strategy, TrainDefaults, is_no_decay
 
 
 @dataclass
@@ -42,6 +42,7 @@ class GradualOptions(StrategyOptions):
 class GradualStrategy(Strategy):
     name = "gradual"
     description = "Gradual unfreezing (ULMFiT): start with the head, unfreeze one block from the top every N epochs."
+    defaults = TrainDefaults(1e-4, source="ULMFiT (Howard & Ruder, 2018) trains the top group at a higher rate than full fine-tuning; 1e-4 is the usual BERT-scale choice")
     Options = GradualOptions
     core = True
 

@@ -12,7 +12,7 @@ from ..errors import OptionError
 from ..options import StrategyOptions, option
 from ..registry import register_strategy
 from . import _peft
-from .base import Strategy
+from .base import Strategy, TrainDefaults
 
 
 @dataclass
@@ -32,6 +32,7 @@ class PromptOptions(StrategyOptions):
 class PromptStrategy(Strategy):
     name = "prompt"
     description = "Prompt tuning: trainable soft-prompt embeddings before the input; the model stays frozen (via peft)."
+    defaults = TrainDefaults(3e-2, source="peft prompt-tuning examples use 3e-2 with AdamW (Lester et al., 2021 use 0.3 with Adafactor)")
     Options = PromptOptions
     core = True
     peft_backed = True

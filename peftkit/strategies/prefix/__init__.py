@@ -14,7 +14,7 @@ from ... import architectures as arch
 from ...options import StrategyOptions, option
 from ...registry import register_strategy
 from .. import _peft
-from ..base import Strategy, freeze, unfreeze_head
+from ..base import Strategy, TrainDefaults, freeze, unfreeze_head
 from . import native
 
 
@@ -32,6 +32,7 @@ class PrefixOptions(StrategyOptions):
 class PrefixStrategy(Strategy):
     name = "prefix"
     description = "Prefix tuning: trainable key/value prefixes in every attention layer; the model stays frozen."
+    defaults = TrainDefaults(5e-3, source="P-tuning v2 (Liu et al., 2022): 5e-3..1e-2 for prefixes on encoders")
     Options = PrefixOptions
     core = True
     peft_backed = True
