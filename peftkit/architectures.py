@@ -101,12 +101,9 @@ ARCHITECTURES: tuple[ArchSpec, ...] = (
         "DeBERTa-v2", ("deberta-v2",), "deberta", "deberta.encoder.layer", ("pooler", "classifier"), (),
         query=r"attention\.self\.query_proj", key=r"attention\.self\.key_proj",
         value=r"attention\.self\.value_proj", attn_out=r"attention\.output\.dense", ffn_out=r"output\.dense",
-        prefix=None,
-        prefix_reason=(
-            "DeBERTa-v2's disentangled attention adds relative-position scores that assume as many keys "
-            "as queries, so extra prefix keys have no position; use prompt, lora or adapter instead"
-        ),
-        notes="the pooler (ContextPooler) is new at fine-tuning time and counts as head",
+        prefix="native",
+        notes="the pooler (ContextPooler) is new at fine-tuning time and counts as head; prefix keys get "
+              "content scores only (no relative position)",
     ),
     ArchSpec(
         "GPT-2", ("gpt2",), "transformer", "transformer.h", ("score",), ("transformer.ln_f",),

@@ -39,13 +39,13 @@ def test_params_formats(capsys, fmt, marker):
 
 
 def test_params_from_config_dir_and_unsupported_row(tmp_path, capsys):
-    from transformers import DebertaV2Config
+    from transformers import LlamaConfig
 
-    DebertaV2Config(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128).save_pretrained(tmp_path)
-    main(["params", "-m", str(tmp_path), "--num-labels", "5", "-s", "prefix", "-s", "lora", "--format", "json"])
+    LlamaConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128).save_pretrained(tmp_path)
+    main(["params", "-m", str(tmp_path), "--num-labels", "5", "-s", "bitfit", "-s", "lora", "--format", "json"])
     rows = {r["strategy"]: r for r in json.loads(capsys.readouterr().out)}
-    assert rows["prefix"]["status"] == "unsupported" and "relative" in rows["prefix"]["reason"]
-    assert rows["lora"]["status"] == "ok" and rows["lora"]["head_params"] > 64 * 5
+    assert rows["bitfit"]["status"] == "unsupported" and "bias" in rows["bitfit"]["reason"]
+    assert rows["lora"]["status"] == "ok" and rows["lora"]["head_params"] == 64 * 5
 
 
 @pytest.mark.parametrize("args, words", [

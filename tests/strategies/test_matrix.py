@@ -38,7 +38,7 @@ NAMES = {
 }
 NAMES["qwen2"] = NAMES["llama"]
 # strategies that may refuse an architecture, and the word their reason must contain
-EXPECTED_UNSUPPORTED = {("prefix", "deberta-v2"): "relative", ("bitfit", "llama"): "bias"}
+EXPECTED_UNSUPPORTED = {("bitfit", "llama"): "bias"}
 
 
 def _modules(model, arch, *roles):

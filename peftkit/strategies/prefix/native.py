@@ -1,5 +1,5 @@
 """Prefix tuning without ``past_key_values``, for encoders whose forward has no cache (ALBERT,
-DistilBERT).
+DistilBERT, DeBERTa-v2).
 
 Each attention module gets learned key and value vectors prepended to its keys and values. They are
 injected through transformers' attention interface: the model's attention implementation is
@@ -7,11 +7,17 @@ replaced by a thin wrapper (``peftkit_prefix_<impl>``) that concatenates the pre
 padding mask, then calls the original implementation (sdpa, eager, ...). The prefix parameters live in
 one ``PrefixEncoder`` (the same parameterisation as peft's, so parameter counts agree) registered on
 the model as ``peftkit_prefix``.
+
+DeBERTa-v2 computes attention in its own module (no attention interface), with disentangled
+relative-position scores between every query and key. Its attention forward is replaced by the same
+computation plus the prefix: prefix keys get content scores only (they have no position), as in
+P-tuning v2's DeBERTa implementation.
 """
 
 from __future__ import annotations
 
 import sys
+import types
 
 import torch
 import torch.nn.functional as F
@@ -80,6 +86,43 @@ def _prefixed_attention(module, query, key, value, attention_mask, **kwargs):
     return _base_implementation(module, base_impl)(module, query, key, value, attention_mask, **kwargs)
 
 
+def _deberta_prefixed_forward(self, hidden_states, attention_mask, output_attentions=False, query_states=None,
+                              relative_pos=None, rel_embeddings=None):
+    """DebertaV2 DisentangledSelfAttention.forward with a prefix (transformers 5 layout)."""
+    encoder, layer = self.__dict__["_peftkit_prefix"]
+    heads = self.num_attention_heads
+    if query_states is None:
+        query_states = hidden_states
+    query = self.transpose_for_scores(self.query_proj(query_states), heads)  # [B*H, T, d]
+    key = self.transpose_for_scores(self.key_proj(hidden_states), heads)
+    value = self.transpose_for_scores(self.value_proj(hidden_states), heads)
+    scale_factor = 1 + ("c2p" in self.pos_att_type) + ("p2c" in self.pos_att_type)
+    scale = torch.sqrt(torch.tensor(query.size(-1), dtype=torch.float) * scale_factor).to(query.dtype)
+    scores = torch.bmm(query, key.transpose(-1, -2) / scale)
+    if self.relative_attention:
+        scores = scores + self.disentangled_attention_bias(
+            query, key, relative_pos, self.pos_dropout(rel_embeddings), scale_factor)
+
+    batch, length = hidden_states.shape[:2]
+    prefix = encoder()[:, layer].to(query.dtype)  # [P, 2, hidden]
+    n = prefix.shape[0]
+
+    def per_head(t: torch.Tensor) -> torch.Tensor:  # [P, hidden] -> [B*H, P, d], as transpose_for_scores
+        t = t.view(n, heads, query.size(-1)).transpose(0, 1)
+        return t.unsqueeze(0).expand(batch, -1, -1, -1).reshape(batch * heads, n, query.size(-1))
+
+    prefix_key, prefix_value = per_head(prefix[:, 0]), per_head(prefix[:, 1])
+    scores = torch.cat([torch.bmm(query, prefix_key.transpose(-1, -2) / scale), scores], dim=-1)
+    scores = scores.view(-1, heads, length, n + length)
+    mask = F.pad(attention_mask.bool(), (n, 0), value=True)
+    scores = scores.masked_fill(~mask, torch.finfo(query.dtype).min)
+    probs = self.dropout(F.softmax(scores, dim=-1))
+    context = torch.bmm(probs.view(-1, length, n + length), torch.cat([prefix_value, value], dim=1))
+    context = context.view(-1, heads, length, context.size(-1)).permute(0, 2, 1, 3).contiguous()
+    context = context.view(batch, length, -1)
+    return (context, probs if output_attentions else None)
+
+
 def _register(base_impl: str) -> str:
     name = PREFIX + base_impl
     if name not in ALL_ATTENTION_FUNCTIONS:
@@ -104,8 +147,12 @@ def attach(model: nn.Module, *, num_virtual_tokens: int, projection: bool, proje
                             projection_hidden_size or model.config.hidden_size,
                             device=weight.device, dtype=weight.dtype)
     model.peftkit_prefix = encoder
+    disentangled = hasattr(attentions[0], "disentangled_attention_bias")
     for layer, module in enumerate(attentions):
         if getattr(module, "is_causal", False):
             raise arch.unsupported("prefix", model, "native prefixes are only implemented for bidirectional attention")
         module.__dict__["_peftkit_prefix"] = (encoder, layer)
-    model.config._attn_implementation = _register(base_impl)
+        if disentangled:
+            module.forward = types.MethodType(_deberta_prefixed_forward, module)
+    if not disentangled:
+        model.config._attn_implementation = _register(base_impl)
