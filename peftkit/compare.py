@@ -1,0 +1,157 @@
+"""``peftkit compare``: the same data, seeds and evaluation for every strategy, one process per run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import OptionError
+from .meta import meta_info
+from .registry import core_strategies, list_strategies, strategy_from_spec
+from .store import ResultStore, flat_row
+from .training import RunConfig
+from .worker import PROGRESS
+
+HYPERPARAMETERS = ("learning_rate", "epochs", "warmup", "weight_decay", "batch_size")
+# Settings shared by every run of a comparison; an output directory holds one such setting only.
+SHARED_KEYS = ("model", "dataset", "max_length", "max_train_samples", "max_eval_samples", "text_column",
+               "text_pair_column", "label_column", "eval_split", "precision", "trust_remote_code")
+
+
+@dataclass
+class StrategyRun:
+    spec: str
+    overrides: dict[str, Any] = field(default_factory=dict)  # per-strategy hyperparameters
+
+    def __post_init__(self):
+        strategy_from_spec(self.spec)  # validates name and options
+        unknown = set(self.overrides) - set(HYPERPARAMETERS)
+        if unknown:
+            raise OptionError(f"unknown hyperparameter '{sorted(unknown)[0]}' for {self.spec}; "
+                              f"valid: {', '.join(HYPERPARAMETERS)}")
+
+
+@dataclass
+class Comparison:
+    base: RunConfig  # shared settings and global hyperparameters (its strategy is a placeholder)
+    strategies: list[StrategyRun]
+    seeds: list[int]
+    output: Path
+    notes: list[str] = field(default_factory=list)
+
+    def runs(self) -> list[RunConfig]:
+        """Every (strategy, seed) run, strategies in order, seeds inside."""
+        return [replace(self.base, strategy=s.spec, seed=seed, **s.overrides)
+                for s in self.strategies for seed in self.seeds]
+
+    def shared(self) -> dict[str, Any]:
+        return {k: getattr(self.base, k) for k in SHARED_KEYS}
+
+
+def default_strategies() -> list[StrategyRun]:
+    return [StrategyRun(name) for name in core_strategies()]
+
+
+def record_for(config: RunConfig, train_info: dict[str, Any], order: int) -> dict[str, Any]:
+    resolved = config.resolved()
+    strategy = strategy_from_spec(config.strategy)
+    return {
+        "run_info": {"run_id": config.run_id(), "order": order, "config": resolved.to_dict(),
+                     "strategy": strategy.to_dict(), "hyperparameter_source": strategy.defaults.source,
+                     "command": " ".join(sys.argv)},
+        "train_info": train_info,
+        "meta_info": meta_info(),
+    }
+
+
+def run_worker(config: RunConfig, log_path: Path, on_progress) -> dict[str, Any]:
+    """Run one config in a child process; return its train_info (a failed one if the child died)."""
+    with tempfile.TemporaryDirectory(prefix="peftkit-worker-") as tmp:
+        config_path, result_path = Path(tmp) / "config.json", Path(tmp) / "result.json"
+        config_path.write_text(json.dumps(config.to_dict()))
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(log_path, "w") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "peftkit.worker", str(config_path), str(result_path)],
+                stdout=subprocess.PIPE, stderr=log, text=True, start_new_session=True)
+            try:
+                for line in process.stdout:
+                    if line.startswith(PROGRESS):
+                        _, step, total = line.split()
+                        on_progress(int(step), int(total))
+                    else:
+                        log.write(line)
+                process.wait()
+            except BaseException:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+                raise
+        if result_path.exists():
+            return json.loads(result_path.read_text())
+    tail = log_path.read_text(errors="replace").strip().splitlines()[-1:] if log_path.exists() else []
+    reason = f"worker exited with status {process.returncode}"
+    if process.returncode in (-signal.SIGKILL, 137):
+        reason += " (killed: out of memory?)"
+    return {"status": "failed", "error": reason + (f": {tail[0]}" if tail else "")}
+
+
+def sort_rows(rows: list[dict]) -> list[dict]:
+    order = {name: i for i, name in enumerate(list_strategies())}
+    return sorted(rows, key=lambda r: (order.get(str(r.get("strategy")).split(":")[0], len(order)),
+                                       str(r.get("strategy")), r.get("seed") or 0))
+
+
+def rows_from_store(store: ResultStore) -> list[dict]:
+    return sort_rows([flat_row(r) for r in store.records()])
+
+
+def write_all_reports(store: ResultStore, title: str, notes: list[str]):
+    from .report import write_reports
+
+    records = store.records()
+    meta = records[-1]["meta_info"] if records else meta_info()
+    return write_reports(rows_from_store(store), store.directory, title=title, notes=notes, meta=meta)
+
+
+def run_comparison(comparison: Comparison, console, *, allow_mixed: bool = False) -> list[dict]:
+    """Run what is not in the store yet, then rebuild the reports. Returns the report rows."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    store = ResultStore(comparison.output)
+    store.prepare(comparison.shared(), allow_mixed=allow_mixed)
+    runs = comparison.runs()
+    todo = [(i, c) for i, c in enumerate(runs) if not store.has(c.run_id())]
+    done = len(runs) - len(todo)
+    for note in comparison.notes:
+        console.print(f"[yellow]note:[/] {note}")
+    if not todo:
+        console.print(f"nothing to do: all {len(runs)} runs are already in {store.runs_dir}")
+    elif done:
+        console.print(f"resuming: skipping {done} finished run(s), {len(todo)} to go")
+
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+    with Progress(*columns, console=console, transient=False) as progress:
+        overall = progress.add_task("all runs", total=len(runs), completed=done)
+        for order, config in todo:
+            label = f"{config.strategy} (seed {config.seed})"
+            task = progress.add_task(f"  {label}", total=None)
+
+            def on_progress(step: int, total: int, task=task) -> None:
+                progress.update(task, completed=step, total=total)
+
+            info = run_worker(config, store.directory / "logs" / f"{config.run_id()}.log", on_progress)
+            store.write(config.run_id(), record_for(config, info, order))
+            progress.remove_task(task)
+            status = info["status"]
+            colour = {"ok": "green", "unsupported": "yellow"}.get(status, "red")
+            accuracy = f" accuracy {info['eval_accuracy']:.4f}" if status == "ok" else f": {info.get('error')}"
+            progress.console.print(f"[{colour}]{status}[/] {label}{accuracy}")
+            progress.advance(overall)
+    return rows_from_store(store)

@@ -1,0 +1,96 @@
+"""Recipes: complete comparisons as YAML (data only: ``yaml.safe_load``, unknown keys are errors).
+
+    # peftkit compare --recipe recipes/minilm-sst2.yaml
+    model: ...
+    dataset: ...
+    seeds: [0, 1, 2]
+    max_length: 128
+    strategies:
+      - full
+      - lora:r=8
+      - {spec: prompt, learning_rate: 0.03, epochs: 5}
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import PeftkitError
+
+# key -> (accepted python types, description)
+SCHEMA: dict[str, tuple[tuple[type, ...], str]] = {
+    "description": ((str,), "free text"),
+    "model": ((str,), "hub id or local directory"),
+    "dataset": ((str,), "hub name, file or directory"),
+    "strategies": ((list,), "list of SPEC strings or {spec: SPEC, <hyperparameter>: value}"),
+    "seeds": ((list, int), "list of ints"),
+    "epochs": ((int, float), "number"),
+    "learning_rate": ((int, float), "number"),
+    "warmup": ((int, float), "fraction of steps"),
+    "weight_decay": ((int, float), "number"),
+    "batch_size": ((int,), "int"),
+    "max_length": ((int,), "int"),
+    "max_train_samples": ((int,), "int"),
+    "max_eval_samples": ((int,), "int"),
+    "text_column": ((str,), "column name"),
+    "text_pair_column": ((str,), "column name"),
+    "label_column": ((str,), "column name"),
+    "eval_split": ((str,), "split name"),
+    "precision": ((str,), "auto, fp32, bf16 or fp16"),
+    "output": ((str,), "output directory"),
+}
+STRATEGY_KEYS = ("spec", "learning_rate", "epochs", "warmup", "weight_decay", "batch_size")
+
+
+def _check_type(where: str, key: str, value: Any, types: tuple[type, ...], what: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, types):
+        raise PeftkitError(f"{where}: '{key}' must be {what}, got {value!r}")
+
+
+def load_recipe(path: str | Path) -> dict[str, Any]:
+    """Parse and validate a recipe; returns a plain dict with 'strategies' as [(spec, overrides)]."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as e:
+        raise PeftkitError(f"cannot read recipe {path}: {e.strerror}") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise PeftkitError(f"recipe {path} is not valid YAML{where}; fix the syntax") from None
+    if not isinstance(data, dict):
+        raise PeftkitError(f"recipe {path} must be a mapping of keys to values, got {type(data).__name__}")
+    recipe: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in SCHEMA:
+            raise PeftkitError(f"recipe {path}: unknown key '{key}'; valid keys: {', '.join(SCHEMA)}")
+        if value is None:
+            continue
+        types, what = SCHEMA[key]
+        _check_type(f"recipe {path}", key, value, types, what)
+        recipe[key] = value
+    if "seeds" in recipe:
+        seeds = recipe["seeds"] if isinstance(recipe["seeds"], list) else [recipe["seeds"]]
+        for s in seeds:
+            _check_type(f"recipe {path}", "seeds", s, (int,), "a list of ints")
+        recipe["seeds"] = seeds
+    if "strategies" in recipe:
+        recipe["strategies"] = [_strategy_entry(path, i, e) for i, e in enumerate(recipe["strategies"])]
+    return recipe
+
+
+def _strategy_entry(path: Path, index: int, entry: Any) -> tuple[str, dict[str, Any]]:
+    where = f"recipe {path}: strategies[{index}]"
+    if isinstance(entry, str):
+        return entry, {}
+    if not isinstance(entry, dict) or "spec" not in entry:
+        raise PeftkitError(f"{where} must be a SPEC string or a mapping with 'spec', got {entry!r}")
+    for key, value in entry.items():
+        if key not in STRATEGY_KEYS:
+            raise PeftkitError(f"{where}: unknown key '{key}'; valid keys: {', '.join(STRATEGY_KEYS)}")
+        types, what = ((str,), "a SPEC string") if key == "spec" else SCHEMA[key]
+        _check_type(where, key, value, types, what)
+    return entry["spec"], {k: v for k, v in entry.items() if k != "spec"}

@@ -1,0 +1,102 @@
+"""The results store: one JSON record per (strategy, seed) run, written atomically, never overwritten.
+
+Layout of an output directory::
+
+    comparison.json       the shared configuration of the comparison (refuses to mix configurations)
+    runs/<run_id>.json    one record per finished run: run_info, train_info, meta_info
+    report.md, results.csv, results.json, plot.png   rebuilt from runs/ at any time
+
+A record is written to a temporary file in the same directory and renamed into place, so a kill at
+any moment leaves either the whole record or none; leftover ``.tmp`` files are ignored and cleaned.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from .errors import PeftkitError
+
+RUNS = "runs"
+COMPARISON = "comparison.json"
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class ResultStore:
+    def __init__(self, directory: str | Path):
+        self.directory = Path(directory)
+        self.runs_dir = self.directory / RUNS
+
+    def prepare(self, comparison: dict[str, Any], *, allow_mixed: bool = False) -> None:
+        """Create the store, or check that an existing one holds the same comparison."""
+        try:
+            self.runs_dir.mkdir(parents=True, exist_ok=True)
+            probe = self.directory / ".peftkit-write-test"
+            probe.write_text("")
+            probe.unlink()
+        except OSError as e:
+            raise PeftkitError(f"cannot write to output directory {self.directory}: {e.strerror}; "
+                               "pass a writable --output") from None
+        for leftover in self.runs_dir.glob(".*.tmp"):
+            leftover.unlink(missing_ok=True)
+        path = self.directory / COMPARISON
+        if path.exists():
+            try:
+                existing = json.loads(path.read_text())
+            except ValueError:
+                raise PeftkitError(f"{path} is not valid JSON; remove it or use another --output") from None
+            if existing != comparison and not allow_mixed:
+                changed = sorted(k for k in set(existing) | set(comparison) if existing.get(k) != comparison.get(k))
+                raise PeftkitError(
+                    f"{self.directory} holds results of a different configuration (differs in: "
+                    f"{', '.join(changed)}); use another --output, or --allow-mixed to add to it")
+            if existing == comparison:
+                return
+        atomic_write_text(path, json.dumps(comparison, indent=2, sort_keys=True) + "\n")
+
+    def path(self, run_id: str) -> Path:
+        return self.runs_dir / f"{run_id}.json"
+
+    def has(self, run_id: str) -> bool:
+        return self.path(run_id).exists()
+
+    def write(self, run_id: str, record: dict[str, Any]) -> Path:
+        path = self.path(run_id)
+        if path.exists():  # never overwrite a finished run
+            raise PeftkitError(f"result {path} exists already")
+        atomic_write_text(path, json.dumps(record, indent=2, default=str) + "\n")
+        return path
+
+    def records(self) -> list[dict[str, Any]]:
+        out = []
+        for path in sorted(self.runs_dir.glob("*.json")):
+            try:
+                out.append(json.loads(path.read_text()))
+            except ValueError:
+                raise PeftkitError(f"{path} is not a valid result record; move it away and rerun") from None
+        return out
+
+
+def flat_row(record: dict[str, Any]) -> dict[str, Any]:
+    """A record as one flat row for reports."""
+    run, train = record.get("run_info", {}), record.get("train_info", {})
+    config = run.get("config", {})
+    return {"strategy": config.get("strategy"), "seed": config.get("seed"), **train,
+            "learning_rate": config.get("learning_rate"), "epochs": config.get("epochs"),
+            "order": run.get("order", 0)}

@@ -1,0 +1,232 @@
+"""One training run: load data and model, apply a strategy, train with the Trainer, measure, evaluate.
+
+``compare`` runs this in a fresh process per (strategy, seed) (see ``worker.py``) so that peak memory
+is the run's own and a crash only loses that run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import resource
+import tempfile
+import time
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from . import architectures as arch
+from .errors import OptionError, PeftkitError
+from .params import count_parameters
+from .registry import strategy_from_spec
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that defines one run. Hyperparameters left at None take the strategy's defaults."""
+
+    model: str
+    dataset: str
+    strategy: str  # a SPEC
+    seed: int = 0
+    epochs: float | None = None
+    learning_rate: float | None = None
+    warmup: float | None = None  # fraction of training steps
+    weight_decay: float | None = None
+    batch_size: int = 16
+    max_length: int = 128
+    max_train_samples: int | None = None
+    max_eval_samples: int | None = None
+    text_column: str | None = None
+    text_pair_column: str | None = None
+    label_column: str | None = None
+    eval_split: str | None = None
+    precision: str = "auto"
+    trust_remote_code: bool = False
+
+    def __post_init__(self):
+        for name in ("epochs", "learning_rate", "batch_size", "max_length", "max_train_samples", "max_eval_samples"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise OptionError(f"{name.replace('_', '-')} must be positive, got {value}")
+        for name in ("warmup", "weight_decay"):
+            value = getattr(self, name)
+            if value is not None and not 0 <= value < (1 if name == "warmup" else math.inf):
+                raise OptionError(f"{name} must be in [0, 1), got {value}")
+        if self.precision not in PRECISIONS:
+            raise OptionError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+
+    def resolved(self) -> "RunConfig":
+        """This config with the strategy's default hyperparameters filled in."""
+        d = strategy_from_spec(self.strategy).defaults
+        return replace(
+            self,
+            epochs=self.epochs if self.epochs is not None else d.epochs,
+            learning_rate=self.learning_rate if self.learning_rate is not None else d.learning_rate,
+            warmup=self.warmup if self.warmup is not None else d.warmup,
+            weight_decay=self.weight_decay if self.weight_decay is not None else d.weight_decay,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "RunConfig":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def run_id(self) -> str:
+        """Stable name of the run: strategy, seed and a hash of the resolved config."""
+        digest = hashlib.sha256(json.dumps(self.resolved().to_dict(), sort_keys=True).encode()).hexdigest()[:10]
+        slug = re.sub(r"[^A-Za-z0-9]+", "-", self.strategy).strip("-")
+        return f"{slug}__seed{self.seed}__{digest}"
+
+
+# -- measurement helpers ---------------------------------------------------------------------------
+
+def peak_memory() -> tuple[int, str]:
+    if torch.cuda.is_available():
+        return int(torch.cuda.max_memory_allocated()), "cuda_allocated"
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024, "cpu_rss"  # Linux reports KiB
+
+
+def model_bytes(model: torch.nn.Module) -> int:
+    tensors = {id(t): t for t in [*model.parameters(), *model.buffers()]}
+    return sum(t.numel() * t.element_size() for t in tensors.values())
+
+
+def classification_metrics(logits: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    from sklearn.metrics import accuracy_score, precision_recall_fscore_support
+
+    predictions = logits.argmax(-1)
+    precision, recall, f1, _ = precision_recall_fscore_support(labels, predictions, average="macro", zero_division=0)
+    return {"accuracy": float(accuracy_score(labels, predictions)), "f1_macro": float(f1),
+            "precision_macro": float(precision), "recall_macro": float(recall)}
+
+
+def _precision_flags(precision: str) -> dict[str, bool]:
+    if precision == "auto":
+        if not torch.cuda.is_available():
+            return {}
+        precision = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return {"bf16": precision == "bf16", "fp16": precision == "fp16"}
+
+
+class Diverged(PeftkitError):
+    pass
+
+
+def _callbacks(progress: Callable[[int, int], None] | None):
+    from transformers import TrainerCallback
+
+    class Watch(TrainerCallback):
+        """Progress reports, and a stop as soon as the logged loss is NaN or inf."""
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if progress:
+                progress(state.global_step, state.max_steps)
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            loss = (logs or {}).get("loss")
+            if loss is not None and not math.isfinite(loss):
+                raise Diverged(f"training loss became {loss} at step {state.global_step}")
+
+    return [Watch()]
+
+
+# -- the run -----------------------------------------------------------------------------------------
+
+def load_model_and_tokenizer(config: RunConfig, num_labels: int, label_names: list[str]):
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from .modeling import load_config, resolve_model
+
+    path = resolve_model(config.model)
+    model_config = load_config(path, trust_remote_code=config.trust_remote_code)
+    spec = arch.arch_for_config(model_config)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=config.trust_remote_code)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            path, num_labels=num_labels, id2label=dict(enumerate(label_names)),
+            label2id={n: i for i, n in enumerate(label_names)}, trust_remote_code=config.trust_remote_code)
+    except OSError as e:
+        raise PeftkitError(f"cannot load model '{config.model}': {str(e).strip().splitlines()[0]}") from None
+    if spec.causal:  # decoders classify from the last token: pad on the left, and have a pad token
+        tokenizer.padding_side = "left"
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+    model.config.pad_token_id = tokenizer.pad_token_id
+    return model, tokenizer
+
+
+def train_and_evaluate(config: RunConfig, work_dir: str | Path,
+                       progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Run one (strategy, seed) and return its measurements (``train_info``). Raises on failure."""
+    from transformers import DataCollatorWithPadding, Trainer, TrainingArguments, set_seed
+
+    from .artifacts import directory_bytes, save
+    from .data import load_text_classification, tokenize
+
+    config = config.resolved()
+    strategy = strategy_from_spec(config.strategy)
+    set_seed(config.seed)
+    data = load_text_classification(
+        config.dataset, text_column=config.text_column, text_pair_column=config.text_pair_column,
+        label_column=config.label_column, eval_split=config.eval_split, seed=config.seed,
+        max_train_samples=config.max_train_samples, max_eval_samples=config.max_eval_samples)
+    model, tokenizer = load_model_and_tokenizer(config, data.num_labels, data.label_names)
+    loaded_model_bytes = model_bytes(model)
+    model = strategy.apply(model)  # may raise UnsupportedError: the caller records it
+    counts = count_parameters(model)
+    train_set, eval_set = tokenize(data, tokenizer, config.max_length)
+
+    args = TrainingArguments(
+        output_dir=str(Path(work_dir) / "trainer"), num_train_epochs=config.epochs,
+        learning_rate=config.learning_rate, warmup_steps=config.warmup, weight_decay=config.weight_decay,
+        per_device_train_batch_size=config.batch_size, per_device_eval_batch_size=max(64, config.batch_size),
+        seed=config.seed, data_seed=config.seed, eval_strategy="no", save_strategy="no", logging_steps=10,
+        report_to=[], disable_tqdm=True, use_cpu=not torch.cuda.is_available(), dataloader_num_workers=0,
+        **_precision_flags(config.precision))
+    trainer = Trainer(model=model, args=args, train_dataset=train_set, data_collator=DataCollatorWithPadding(tokenizer),
+                      callbacks=[*strategy.callbacks(), *_callbacks(progress)])
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+    start = time.perf_counter()
+    train_output = trainer.train()
+    train_seconds = time.perf_counter() - start
+    if not math.isfinite(train_output.training_loss):
+        raise Diverged(f"training loss is {train_output.training_loss}")
+    peak_bytes, memory_kind = peak_memory()
+
+    prediction = trainer.predict(eval_set)
+    metrics = classification_metrics(prediction.predictions, prediction.label_ids)
+    artifact = save(model, Path(work_dir) / "artifact", base_model=config.model, label_names=data.label_names)
+    train_tokens = int(sum(len(ids) for ids in train_set["input_ids"]))
+    return {
+        "status": "ok", "error": None,
+        "trainable_params": counts.trainable, "total_params": counts.total,
+        "trainable_percent": counts.percent, "head_params": counts.head_trainable,
+        "params_breakdown": counts.breakdown,
+        "peak_memory_bytes": peak_bytes, "memory_kind": memory_kind, "model_memory_bytes": loaded_model_bytes,
+        "train_seconds": train_seconds, "train_steps": train_output.global_step,
+        "train_samples_per_second": len(train_set) * config.epochs / train_seconds,
+        "train_tokens_per_second": train_tokens * config.epochs / train_seconds,
+        "train_loss": train_output.training_loss,
+        **{f"eval_{k}": v for k, v in metrics.items()},
+        "eval_loss": float(prediction.metrics.get("test_loss", float("nan"))),
+        "checkpoint_bytes": directory_bytes(artifact),
+        "num_train_samples": len(train_set), "num_eval_samples": len(eval_set),
+        "label_names": data.label_names, "eval_split": data.eval_split, "data_notes": data.notes,
+    }
+
+
+def run_in_temp_dir(config: RunConfig, progress=None) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="peftkit-run-") as tmp:
+        return train_and_evaluate(config, tmp, progress)

@@ -1,0 +1,89 @@
+"""`peftkit compare` end to end on a tiny model and synthetic data, through the real CLI."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from transformers import AutoTokenizer, LlamaConfig, LlamaForSequenceClassification
+
+from peftkit import demo
+
+METRICS = ["strategy", "seed", "status", "error", "trainable_params", "total_params", "trainable_percent",
+           "peak_memory_bytes", "memory_kind", "model_memory_bytes", "train_seconds", "train_samples_per_second",
+           "train_tokens_per_second", "eval_accuracy", "eval_f1_macro", "eval_precision_macro", "eval_recall_macro",
+           "eval_loss", "checkpoint_bytes"]
+
+
+def peftkit(*args, timeout=600):
+    p = subprocess.run([sys.executable, "-m", "peftkit", *args], capture_output=True, text=True, timeout=timeout)
+    return p.returncode, p.stdout + p.stderr
+
+
+@pytest.fixture(scope="module")
+def assets(tmp_path_factory):
+    root = tmp_path_factory.mktemp("assets")
+    data = demo.write_dataset(root / "data", n_train=64, n_eval=32)
+    bert = demo.write_tiny_model(root / "bert")
+    llama = root / "llama"
+    tokenizer = AutoTokenizer.from_pretrained(bert)
+    LlamaForSequenceClassification(LlamaConfig(
+        vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, intermediate_size=64, pad_token_id=tokenizer.pad_token_id)).save_pretrained(llama)
+    tokenizer.save_pretrained(llama)
+    return root, data, bert, llama
+
+
+def test_compare_runs_reports_and_resumes(assets):
+    root, data, bert, _ = assets
+    out = root / "out"
+    args = ["compare", "--model", str(bert), "--dataset", str(data), "-s", "head", "-s", "lora:r=4", "-s", "adapter",
+            "--seeds", "0,1", "--epochs", "1", "--max-length", "16", "--output", str(out)]
+    code, text = peftkit(*args)
+    assert code == 0, text
+    records = [json.loads(p.read_text()) for p in sorted((out / "runs").glob("*.json"))]
+    assert len(records) == 6
+    for r in records:
+        assert set(r) == {"run_info", "train_info", "meta_info"}
+        assert r["train_info"]["status"] == "ok", r["train_info"]
+        assert r["train_info"]["memory_kind"] == "cpu_rss" and r["train_info"]["peak_memory_bytes"] > 0
+        assert 0 <= r["train_info"]["eval_accuracy"] <= 1
+        assert r["meta_info"]["torch"] and r["meta_info"]["transformers"] and r["meta_info"]["device"]
+        assert r["run_info"]["config"]["learning_rate"] > 0  # resolved from the strategy's defaults
+    rates = {r["run_info"]["config"]["strategy"]: r["run_info"]["config"]["learning_rate"] for r in records}
+    assert rates["head"] != rates["lora:r=4"]
+    for name in ("report.md", "results.csv", "results.json", "plot.png"):
+        assert (out / name).stat().st_size > 0
+    summary = json.loads((out / "results.json").read_text())
+    assert [s["strategy"] for s in summary["summary"]] == ["head", "lora:r=4", "adapter"]
+    for key in METRICS:
+        assert key in summary["runs"][0], key
+    assert "±" in (out / "report.md").read_text()
+
+    before = {p.name: p.read_bytes() for p in (out / "runs").glob("*.json")}
+    code, text = peftkit(*args)
+    assert code == 0 and "nothing to do" in text
+    assert before == {p.name: p.read_bytes() for p in (out / "runs").glob("*.json")}
+
+    code, text = peftkit("report", str(out), "--format", "csv")
+    assert code == 0 and "lora:r=4" in text
+
+
+def test_unsupported_is_a_row_and_the_sweep_goes_on(assets):
+    root, data, _, llama = assets
+    out = root / "out-llama"
+    code, text = peftkit("compare", "--model", str(llama), "--dataset", str(data), "-s", "bitfit", "-s", "lora",
+                         "--epochs", "1", "--max-length", "16", "--output", str(out))
+    assert code == 0, text
+    rows = {r["strategy"]: r for r in json.loads((out / "results.json").read_text())["runs"]}
+    assert rows["bitfit"]["status"] == "unsupported" and "bias" in rows["bitfit"]["error"]
+    assert rows["lora"]["status"] == "ok"
+
+
+def test_different_configuration_is_refused(assets):
+    root, data, bert, _ = assets
+    out = root / "out-mixed"
+    base = ["compare", "--model", str(bert), "--dataset", str(data), "-s", "head", "--epochs", "1", "--output", str(out)]
+    assert peftkit(*base, "--max-length", "16")[0] == 0
+    code, text = peftkit(*base, "--max-length", "24")
+    assert code == 2 and "different configuration" in text and "max_length" in text

@@ -1,0 +1,66 @@
+"""Every shipped recipe is valid (parsed, every key known, every strategy SPEC valid), offline."""
+
+from pathlib import Path
+
+import pytest
+
+import peftkit
+from peftkit.compare import StrategyRun
+from peftkit.errors import PeftkitError
+from peftkit.recipes import load_recipe
+from peftkit.training import RunConfig
+
+RECIPES = sorted((Path(__file__).resolve().parents[1] / "recipes").glob("*.yaml"))
+
+
+def test_recipes_are_shipped():
+    names = {p.name for p in RECIPES}
+    assert {"distilbert-imdb.yaml", "roberta-base-sst2-lora-paper.yaml", "minilm-sst2.yaml"} <= names
+
+
+@pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.name)
+def test_shipped_recipe_is_valid(path):
+    first_line = path.read_text().splitlines()[0]
+    assert first_line == f"# peftkit compare --recipe recipes/{path.name}"
+    recipe = load_recipe(path)
+    assert recipe["model"] and recipe["dataset"] and recipe["strategies"]
+    for spec, overrides in recipe["strategies"]:
+        StrategyRun(spec, dict(overrides))
+    shared = {k: v for k, v in recipe.items() if k not in ("strategies", "seeds", "output", "description")}
+    for spec, overrides in recipe["strategies"]:
+        RunConfig(strategy=spec, **{**shared, **overrides}).resolved()
+
+
+def test_tutorial_recipe_matches_the_tutorial():
+    recipe = load_recipe(Path(__file__).resolve().parents[1] / "recipes" / "distilbert-imdb.yaml")
+    assert (recipe["model"], recipe["dataset"], recipe["max_length"], recipe["epochs"], recipe["batch_size"]) == \
+        ("distilbert-base-uncased", "imdb", 256, 2, 16)
+    assert ("full", {"learning_rate": 2e-5}) in recipe["strategies"]
+
+
+@pytest.mark.parametrize("text, words", [
+    ("model: [unclosed", ["not valid YAML"]),
+    ("- just\n- a list\n", ["mapping"]),
+    ("model: m\ndataset: d\nlearning_rat: 0.1\n", ["unknown key 'learning_rat'", "learning_rate"]),
+    ("model: m\nbatch_size: sixteen\n", ["'batch_size' must be int"]),
+    ("model: m\nepochs: true\n", ["'epochs'"]),
+    ("model: m\nseeds: [0, x]\n", ["seeds"]),
+    ("model: m\nstrategies: [{lr: 1}]\n", ["spec"]),
+    ("model: m\nstrategies: [{spec: lora, rank: 4}]\n", ["unknown key 'rank'"]),
+    ("model: !!python/object/apply:os.system ['echo hacked']\n", ["not valid YAML"]),
+])
+def test_bad_recipes_are_clear_errors(tmp_path, text, words):
+    path = tmp_path / "r.yaml"
+    path.write_text(text)
+    with pytest.raises(PeftkitError) as e:
+        load_recipe(path)
+    for word in words:
+        assert word in str(e.value)
+
+
+def test_bad_spec_in_recipe_is_caught_before_running(tmp_path):
+    path = tmp_path / "r.yaml"
+    path.write_text("model: m\ndataset: d\nstrategies: ['lora:r=0']\n")
+    spec, overrides = load_recipe(path)["strategies"][0]
+    with pytest.raises(peftkit.OptionError):
+        StrategyRun(spec, overrides)

@@ -1,0 +1,46 @@
+import json
+
+import pytest
+
+from peftkit.errors import PeftkitError
+from peftkit.store import ResultStore, atomic_write_text, flat_row
+
+
+def test_write_is_atomic_and_never_overwrites(tmp_path):
+    store = ResultStore(tmp_path)
+    store.prepare({"model": "m"})
+    store.write("lora__seed0__abc", {"run_info": {"config": {"strategy": "lora", "seed": 0}}, "train_info": {"status": "ok"}})
+    assert store.has("lora__seed0__abc")
+    with pytest.raises(PeftkitError):
+        store.write("lora__seed0__abc", {})
+    assert [flat_row(r)["strategy"] for r in store.records()] == ["lora"]
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_refuses_a_different_configuration(tmp_path):
+    ResultStore(tmp_path).prepare({"model": "a", "dataset": "d"})
+    with pytest.raises(PeftkitError, match="different configuration.*model"):
+        ResultStore(tmp_path).prepare({"model": "b", "dataset": "d"})
+    ResultStore(tmp_path).prepare({"model": "a", "dataset": "d"})  # same: fine
+    ResultStore(tmp_path).prepare({"model": "b", "dataset": "d"}, allow_mixed=True)
+
+
+def test_leftover_temporary_files_are_cleaned(tmp_path):
+    store = ResultStore(tmp_path)
+    store.prepare({})
+    (store.runs_dir / ".x.json.tmp").write_text("half")
+    store.prepare({})
+    assert not list(store.runs_dir.glob("*.tmp"))
+
+
+def test_unwritable_output(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(PeftkitError, match="cannot write"):
+        ResultStore(blocker / "out").prepare({})
+
+
+def test_atomic_write_text(tmp_path):
+    path = tmp_path / "a" / "b.json"
+    atomic_write_text(path, json.dumps({"x": 1}))
+    assert json.loads(path.read_text()) == {"x": 1}
