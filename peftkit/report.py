@@ -93,10 +93,11 @@ def human_bytes(value: float | None) -> str:
     return f"{value:.0f} B"
 
 
-def _pm(mean: float | None, std: float | None, digits: int = 3, scale: float = 1.0) -> str:
+def _pm(mean: float | None, std: float | None, n: int, digits: int = 3) -> str:
+    """'mean ± std' over seeds; a single run has no spread to show."""
     if mean is None:
         return ""
-    return f"{mean * scale:.{digits}f} ± {(std or 0) * scale:.{digits}f}"
+    return f"{mean:.{digits}f}" if n < 2 else f"{mean:.{digits}f} ± {std or 0:.{digits}f}"
 
 
 def summary_table(summary: Sequence[dict]) -> tuple[list[dict], list[tuple[str, str]]]:
@@ -111,13 +112,13 @@ def summary_table(summary: Sequence[dict]) -> tuple[list[dict], list[tuple[str, 
             "memory": human_bytes(s["peak_memory_bytes_mean"]),
             "seconds": "" if s["train_seconds_mean"] is None else f"{s['train_seconds_mean']:.1f}",
             "samples": "" if s["train_samples_per_second_mean"] is None else f"{s['train_samples_per_second_mean']:.1f}",
-            "accuracy": _pm(s["eval_accuracy_mean"], s["eval_accuracy_std"]),
-            "f1": _pm(s["eval_f1_macro_mean"], s["eval_f1_macro_std"]),
+            "accuracy": _pm(s["eval_accuracy_mean"], s["eval_accuracy_std"], s["n_ok"]),
+            "f1": _pm(s["eval_f1_macro_mean"], s["eval_f1_macro_std"], s["n_ok"]),
             "checkpoint": human_bytes(s["checkpoint_bytes_mean"]),
         })
-    columns = [("strategy", "strategy"), ("status", "status"), ("trainable", "trainable params"),
-               ("percent", "% trainable"), ("memory", "peak memory"), ("seconds", "train s"),
-               ("samples", "samples/s"), ("accuracy", "accuracy"), ("f1", "macro F1"), ("checkpoint", "checkpoint")]
+    columns = [("strategy", "strategy"), ("status", "status"), ("trainable", "params"),
+               ("percent", "%"), ("memory", "memory"), ("seconds", "time s"),
+               ("samples", "samples/s"), ("accuracy", "accuracy"), ("f1", "F1"), ("checkpoint", "saved")]
     return rows, columns
 
 
@@ -148,7 +149,9 @@ def markdown(rows: Sequence[dict], summary: Sequence[dict], title: str, notes: S
                      f"peft {meta.get('peft')}, peftkit {meta.get('peftkit')} (git {meta.get('git_commit')})")
     if memory_kind:
         parts.append(f"- peak memory: {memory_kind} ({'process peak resident set' if memory_kind == 'cpu_rss' else 'CUDA allocator peak'})")
-    parts += ["- mean ± std over seeds; * marks the Pareto front of accuracy against trainable parameters", "",
+    parts += ["- mean ± std over seeds (one seed: no ±); * marks the Pareto front of accuracy against trainable "
+              "parameters; params: trainable parameters at the end of training; saved: size of what the strategy "
+              "must save", "",
               to_markdown(display, columns), overlap_line(summary), "", "## Runs", "",
               to_markdown(list(rows), RUN_COLUMNS), "![accuracy against cost](plot.png)", ""]
     return "\n".join(parts)
@@ -183,8 +186,8 @@ def plot(summary: Sequence[dict], path: str | Path) -> Path:
         front = sorted((x, y) for x, y, f in zip(xs, ys, on_front) if f)
         if len(front) > 1:
             ax.plot(*zip(*front), color="tab:red", linewidth=1.2, zorder=2)
-        for x, y, s in zip(xs, ys, scored):
-            ax.annotate(s["strategy"], (x, y), textcoords="offset points", xytext=(6, 5), fontsize=9)
+        for i, (x, y, s) in enumerate(sorted(zip(xs, ys, scored), key=lambda t: t[0])):
+            ax.annotate(s["strategy"], (x, y), textcoords="offset points", xytext=(6, 5 if i % 2 else -13), fontsize=9)
         if log:
             ax.set_xscale("log")
         ax.set_xlabel(label)

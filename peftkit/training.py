@@ -184,7 +184,6 @@ def train_and_evaluate(config: RunConfig, work_dir: str | Path,
     model, tokenizer = load_model_and_tokenizer(config, data.num_labels, data.label_names)
     loaded_model_bytes = model_bytes(model)
     model = strategy.apply(model)  # may raise UnsupportedError: the caller records it
-    counts = count_parameters(model)
     train_set, eval_set = tokenize(data, tokenizer, config.max_length)
 
     args = TrainingArguments(
@@ -204,6 +203,7 @@ def train_and_evaluate(config: RunConfig, work_dir: str | Path,
     if not math.isfinite(train_output.training_loss):
         raise Diverged(f"training loss is {train_output.training_loss}")
     peak_bytes, memory_kind = peak_memory()
+    counts = count_parameters(model)  # after training: gradual unfreezing has grown the trainable set
 
     prediction = trainer.predict(eval_set)
     metrics = classification_metrics(prediction.predictions, prediction.label_ids)
