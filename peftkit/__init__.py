@@ -6,6 +6,7 @@
     print(peftkit.count_parameters(model))
 """
 
+from .artifacts import load, merge, save
 from .errors import OptionError, PeftkitError, SpecError, UnknownStrategyError, UnsupportedError
 from .params import ParameterCount, count_parameters
 from .registry import (
@@ -25,5 +26,5 @@ __all__ = [
     "OptionError", "PeftkitError", "SpecError", "UnknownStrategyError", "UnsupportedError",
     "ParameterCount", "count_parameters", "core_strategies", "get_strategy", "list_strategies",
     "register_strategy", "strategy_class", "strategy_from_spec", "unregister_strategy", "Strategy",
-    "__version__",
+    "save", "load", "merge", "__version__",
 ]

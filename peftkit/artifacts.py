@@ -1,42 +1,146 @@
-"""Saving what a strategy trained: a peft adapter directory, or the trained tensors as safetensors."""
+"""Saving, loading and merging what a strategy trained.
+
+A saved directory holds only what the strategy trained, plus ``peftkit.json`` (strategy, options,
+base model, label names) and the tokenizer:
+
+- peft-backed strategies (lora, ia3, prompt, prefix where peft does it): a standard peft adapter
+  directory, which ``peft.PeftModel.from_pretrained`` loads without peftkit;
+- everything else (head, gradual, adapter, bitfit, peftkit's own prefixes, full): the trained tensors in
+  ``peftkit_weights.safetensors``, named as in the model after ``strategy.apply``.
+
+Weights are read with safetensors only: nothing a user hands over is unpickled.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
-from safetensors.torch import save_file
+import torch
+from safetensors.torch import load_file, save_file
 from torch import nn
 
 from . import architectures as arch
+from .errors import PeftkitError
 
 METADATA_FILE = "peftkit.json"
 WEIGHTS_FILE = "peftkit_weights.safetensors"
+MERGEABLE = ("lora", "ia3", "full", "head", "gradual", "bitfit")
 
 
-def trained_state(model: nn.Module) -> dict:
+def trained_state(model: nn.Module) -> dict[str, torch.Tensor]:
     """Tensors a strategy trains: all parameters with requires_grad (gradual: all unfrozen so far)."""
     return {n: p.detach().contiguous().cpu() for n, p in model.named_parameters() if p.requires_grad}
 
 
 def save(model: nn.Module, directory: str | Path, *, base_model: str | None = None,
-         label_names: list[str] | None = None) -> Path:
-    """Write only what the strategy trained, plus ``peftkit.json``. Returns the directory."""
+         label_names: list[str] | None = None, tokenizer: Any = None) -> Path:
+    """Write only what the strategy trained, plus ``peftkit.json`` (and the tokenizer if given)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     strategy = getattr(model, "peftkit_strategy", None)
+    if strategy is None:
+        raise PeftkitError("this model was not made by a peftkit strategy: apply one first (strategy.apply(model))")
+    base = arch.unwrap(model)
     if hasattr(model, "peft_config"):  # a standard peft adapter directory
         model.save_pretrained(directory)
     else:
         save_file(trained_state(model), str(directory / WEIGHTS_FILE))
+    if tokenizer is not None:
+        tokenizer.save_pretrained(directory)
+    if label_names is None and getattr(base.config, "id2label", None):
+        label_names = [base.config.id2label[i] for i in range(len(base.config.id2label))]
     meta = {
-        "strategy": strategy.to_dict() if strategy else None,
-        "base_model": base_model or getattr(arch.unwrap(model).config, "name_or_path", None),
+        "strategy": strategy.to_dict(),
+        "base_model": base_model or getattr(base.config, "name_or_path", None),
         "label_names": label_names,
-        "model_type": arch.unwrap(model).config.model_type,
+        "model_type": base.config.model_type,
+        "pad_token_id": base.config.pad_token_id,
+        "format": "peft" if hasattr(model, "peft_config") else "safetensors",
     }
     (directory / METADATA_FILE).write_text(json.dumps(meta, indent=2) + "\n")
     return directory
+
+
+def read_metadata(directory: str | Path) -> dict[str, Any]:
+    path = Path(directory) / METADATA_FILE
+    if not path.is_file():
+        raise PeftkitError(f"{directory} has no {METADATA_FILE}: pass a directory written by peftkit.save or peftkit train")
+    try:
+        return json.loads(path.read_text())
+    except ValueError:
+        raise PeftkitError(f"{path} is not valid JSON") from None
+
+
+def load(directory: str | Path, base_model: str | nn.Module | None = None) -> nn.Module:
+    """Rebuild the trained model: the base model (from ``peftkit.json`` unless given) plus what was saved."""
+    from transformers import AutoModelForSequenceClassification
+
+    from .modeling import resolve_model
+    from .registry import get_strategy
+
+    directory = Path(directory)
+    meta = read_metadata(directory)
+    labels = meta.get("label_names") or ["0", "1"]
+    if base_model is None:
+        base_model = meta.get("base_model")
+        if not base_model:
+            raise PeftkitError(f"{directory}/{METADATA_FILE} names no base model: pass base_model")
+    if isinstance(base_model, str):
+        try:
+            model = AutoModelForSequenceClassification.from_pretrained(
+                resolve_model(base_model), num_labels=len(labels), id2label=dict(enumerate(labels)),
+                label2id={n: i for i, n in enumerate(labels)})
+        except OSError as e:
+            raise PeftkitError(f"cannot load base model '{base_model}': {str(e).strip().splitlines()[0]}") from None
+    else:
+        model = base_model
+    if meta.get("pad_token_id") is not None:
+        model.config.pad_token_id = meta["pad_token_id"]
+    strategy = get_strategy(meta["strategy"]["name"], **meta["strategy"]["options"])
+    if meta.get("format") == "peft":
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, directory)
+        model.peftkit_strategy = strategy
+    else:
+        model = strategy.apply(model)
+        state = load_file(str(directory / WEIGHTS_FILE))
+        params = dict(model.named_parameters())
+        unknown = sorted(set(state) - set(params))
+        if unknown:
+            raise PeftkitError(f"{directory} holds tensors this model does not have (e.g. {unknown[0]}); "
+                               "is the base model the one it was trained from?")
+        with torch.no_grad():
+            for name, tensor in state.items():
+                params[name].copy_(tensor.to(params[name].dtype))
+    return model.eval()
+
+
+def merge(directory: str | Path, output: str | Path, base_model: str | None = None) -> Path:
+    """Fold what was trained into a plain transformers model directory (AutoModelForSequenceClassification)."""
+    meta = read_metadata(directory)
+    name = meta["strategy"]["name"]
+    if name not in MERGEABLE:
+        reasons = {
+            "adapter": "bottleneck adapters are non-linear modules added to the network: they cannot be folded "
+                       "into the existing weights",
+            "prefix": "prefixes are extra attention keys and values, not a change of weights",
+            "prompt": "soft prompts are extra input embeddings, not a change of weights",
+        }
+        raise PeftkitError(f"strategy '{name}' cannot be merged: "
+                           f"{reasons.get(name, 'it adds modules that have no place in the base model')}; "
+                           "use peftkit.load instead")
+    model = load(directory, base_model)
+    if hasattr(model, "merge_and_unload"):
+        model = model.merge_and_unload()
+    output = Path(output)
+    model.save_pretrained(output)
+    tokenizer_files = [f for f in Path(directory).iterdir() if f.name.startswith(("tokenizer", "special_tokens", "vocab"))]
+    for f in tokenizer_files:
+        (output / f.name).write_bytes(f.read_bytes())
+    return output
 
 
 def directory_bytes(directory: str | Path) -> int:

@@ -128,6 +128,29 @@ COMPARE_FLAGS = {  # CLI option -> RunConfig field (recipe keys use the same nam
 }
 
 
+def run_options(f):
+    """Options shared by `compare` and `train` (the same RunConfig fields)."""
+    options = [
+        click.option("--epochs", type=float, help="Epochs (default: each strategy's own)."),
+        click.option("--learning-rate", type=float, help="Learning rate (default: each strategy's own)."),
+        click.option("--warmup", type=float, help="Warm-up as a fraction of training steps."),
+        click.option("--weight-decay", type=float),
+        click.option("--batch-size", type=int, default=16, show_default=True),
+        click.option("--max-length", type=int, default=128, show_default=True),
+        click.option("--max-train-samples", type=int),
+        click.option("--max-eval-samples", type=int),
+        click.option("--text-column"),
+        click.option("--text-pair-column"),
+        click.option("--label-column"),
+        click.option("--eval-split", help="Split to evaluate on (default: validation, else test, else held out)."),
+        click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default="auto", show_default=True),
+        click.option("--trust-remote-code", is_flag=True, help="Allow custom model code from the hub (off by default)."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
 @cli.command("compare")
 @click.option("--model", "-m", help="Hub id or local model directory (default: the built-in offline demo).")
 @click.option("--dataset", "-d", help="Hub name, local file, or directory of train/validation/test files.")
@@ -135,24 +158,11 @@ COMPARE_FLAGS = {  # CLI option -> RunConfig field (recipe keys use the same nam
               help="Strategy to run (repeatable); default: full, head, gradual, lora, prefix, prompt, adapter.")
 @click.option("--recipe", type=click.Path(dir_okay=False), help="A YAML recipe; flags given here override it.")
 @click.option("--seeds", default="0", show_default=True, help="Comma-separated seeds, e.g. 0,1,2.")
-@click.option("--epochs", type=float, help="Epochs for every strategy (default: each strategy's own).")
-@click.option("--learning-rate", type=float, help="One rate for every strategy (unfair; prefer --hp).")
-@click.option("--warmup", type=float, help="Warm-up as a fraction of training steps.")
-@click.option("--weight-decay", type=float)
 @click.option("--hp", "hp", multiple=True, metavar="STRATEGY.KEY=VALUE",
               help="Per-strategy hyperparameter, e.g. --hp lora.learning_rate=1e-3 --hp prompt.epochs=10.")
-@click.option("--batch-size", type=int, default=16, show_default=True)
-@click.option("--max-length", type=int, default=128, show_default=True)
-@click.option("--max-train-samples", type=int)
-@click.option("--max-eval-samples", type=int)
-@click.option("--text-column")
-@click.option("--text-pair-column")
-@click.option("--label-column")
-@click.option("--eval-split", help="Split to evaluate on (default: validation, else test, else held out).")
-@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default="auto", show_default=True)
 @click.option("--output", "-o", type=click.Path(file_okay=False), help="Results directory (default: peftkit-runs/<model>-<dataset>).")
 @click.option("--allow-mixed", is_flag=True, help="Add to an output directory that holds another configuration.")
-@click.option("--trust-remote-code", is_flag=True, help="Allow custom model code from the hub (off by default).")
+@run_options
 @click.pass_context
 def compare_command(ctx, model, dataset, specs, recipe, seeds, hp, output, allow_mixed, trust_remote_code, **flags) -> None:
     """Train strategies side by side on the same data and seeds; print and save the comparison."""
@@ -236,6 +246,186 @@ def report_command(directory: str, fmt: str) -> None:
     write_all_reports(store, title=f"peftkit compare: {directory}", notes=[])
     display_rows, columns = summary_table(aggregate(rows))
     render(display_rows, columns, fmt, title="peftkit compare")
+
+
+@cli.command("train")
+@click.option("--strategy", "-s", "spec", required=True, metavar="SPEC", help="The strategy, e.g. lora:r=16.")
+@click.option("--model", "-m", required=True, help="Hub id or local model directory.")
+@click.option("--dataset", "-d", required=True, help="Hub name, local file, or directory of train/validation/test files.")
+@click.option("--output", "-o", required=True, type=click.Path(file_okay=False), help="Where the artifact and metrics go (must be new or empty).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@run_options
+def train_command(spec, model, dataset, output, seed, trust_remote_code, **flags) -> None:
+    """Train one strategy once, with the same data and measurement code as `compare`; save the artifact."""
+    import json
+    import shutil
+    import tempfile
+
+    from rich.console import Console
+
+    from .compare import record_for
+    from .errors import UnsupportedError
+    from .store import atomic_write_text
+    from .training import RunConfig, train_and_evaluate
+
+    out = Path(output)
+    if out.exists() and any(out.iterdir()):
+        raise PeftkitError(f"output directory {out} is not empty; pass a new --output (nothing is overwritten)")
+    config = RunConfig(model=model, dataset=dataset, strategy=spec, seed=seed, trust_remote_code=trust_remote_code,
+                       **{k: v for k, v in flags.items() if v is not None})
+    console = Console()
+    with tempfile.TemporaryDirectory(prefix="peftkit-train-") as tmp:
+        try:
+            info = train_and_evaluate(config, tmp, lambda step, total: None)
+        except UnsupportedError as e:
+            raise PeftkitError(str(e)) from None
+        out.mkdir(parents=True, exist_ok=True)
+        for item in (Path(tmp) / "artifact").iterdir():
+            shutil.move(str(item), out / item.name)
+    atomic_write_text(out / "metrics.json", json.dumps(record_for(config, info, 0), indent=2, default=str) + "\n")
+    console.print(f"[green]trained[/] {spec}: accuracy {info['eval_accuracy']:.4f}, macro F1 {info['eval_f1_macro']:.4f}, "
+                  f"{info['trainable_params']:,} trainable parameters, artifact {_size(info['checkpoint_bytes'])} "
+                  f"in {out} (metrics.json beside it)")
+
+
+def _size(n: int) -> str:
+    from .report import human_bytes
+
+    return human_bytes(n)
+
+
+def _load_with_tokenizer(directory: str):
+    from transformers import AutoTokenizer
+
+    from .artifacts import load, read_metadata
+    from .modeling import resolve_model
+
+    meta = read_metadata(directory)
+    model = load(directory)
+    source = directory if (Path(directory) / "tokenizer_config.json").exists() else resolve_model(meta["base_model"])
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if model.config.pad_token_id is None:
+        model.config.pad_token_id = tokenizer.pad_token_id
+    return model, tokenizer
+
+
+def predict_texts(model, tokenizer, texts: list[str], batch_size: int = 32, max_length: int = 512) -> list[dict]:
+    """Like a text-classification pipeline: [{'label': name, 'score': p}] for each text."""
+    import torch
+
+    labels = model.config.id2label
+    results = []
+    with torch.no_grad():
+        for start in range(0, len(texts), batch_size):
+            batch = tokenizer(texts[start:start + batch_size], padding=True, truncation=True, max_length=max_length,
+                              return_tensors="pt")
+            probs = model(**batch).logits.softmax(-1)
+            for row in probs:
+                i = int(row.argmax())
+                results.append({"label": labels.get(i, str(i)), "score": float(row[i])})
+    return results
+
+
+@cli.command("predict")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False))
+@click.argument("texts", nargs=-1)
+@click.option("--file", "text_file", type=click.Path(exists=True, dir_okay=False), help="One text per line.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+def predict_command(directory, texts, text_file, batch_size, fmt) -> None:
+    """Label names and scores for texts, with a model trained by peftkit."""
+    items = list(texts)
+    if text_file:
+        items += [line.rstrip("\n") for line in Path(text_file).read_text().splitlines() if line.strip()]
+    if not items:
+        raise PeftkitError("nothing to predict: give texts as arguments or --file FILE")
+    model, tokenizer = _load_with_tokenizer(directory)
+    rows = [{"text": t, **r} for t, r in zip(items, predict_texts(model, tokenizer, items, batch_size))]
+    render(rows, [("text", "text"), ("label", "label"), ("score", "score")], fmt)
+
+
+@cli.command("evaluate")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False))
+@click.option("--dataset", "-d", required=True, help="Hub name, local file, or directory.")
+@click.option("--eval-split", help="Split to evaluate (default: validation, else test, else held out).")
+@click.option("--text-column")
+@click.option("--text-pair-column")
+@click.option("--label-column")
+@click.option("--max-eval-samples", type=int)
+@click.option("--output", "-o", type=click.Path(file_okay=False), help="Where to write evaluation.json and confusion_matrix.png (default: DIRECTORY).")
+def evaluate_command(directory, dataset, eval_split, text_column, text_pair_column, label_column, max_eval_samples, output) -> None:
+    """Accuracy, macro precision/recall/F1, per-class report and confusion matrix (printed and PNG)."""
+    import json
+
+    import numpy as np
+    from sklearn.metrics import classification_report, confusion_matrix
+
+    from .data import load_text_classification
+    from .store import atomic_write_text
+    from .training import classification_metrics
+
+    model, tokenizer = _load_with_tokenizer(directory)
+    names = [model.config.id2label[i] for i in range(len(model.config.id2label))]
+    data = load_text_classification(dataset, text_column=text_column, text_pair_column=text_pair_column,
+                                    label_column=label_column, eval_split=eval_split, max_eval_samples=max_eval_samples)
+    if data.label_names != names:
+        raise PeftkitError(f"the dataset's labels {data.label_names} differ from the model's {names}")
+    predictions = predict_texts(model, tokenizer, data.eval["text"])
+    predicted = np.array([names.index(p["label"]) for p in predictions])
+    truth = np.array(data.eval["label"])
+    one_hot = np.eye(len(names))[predicted]
+    metrics = classification_metrics(one_hot, truth)
+    report = classification_report(truth, predicted, labels=list(range(len(names))), target_names=names, zero_division=0)
+    matrix = confusion_matrix(truth, predicted, labels=list(range(len(names))))
+    out = Path(output or directory)
+    out.mkdir(parents=True, exist_ok=True)
+    _plot_confusion(matrix, names, out / "confusion_matrix.png")
+    atomic_write_text(out / "evaluation.json", json.dumps({"dataset": dataset, "split": data.eval_split, **metrics,
+                                                          "confusion_matrix": matrix.tolist(), "labels": names}, indent=2) + "\n")
+    click.echo(f"{dataset} ({data.eval_split}, {len(truth)} examples)")
+    click.echo("  ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+    click.echo(report)
+    click.echo("confusion matrix (rows: true, columns: predicted):")
+    click.echo("\n".join(" ".join(f"{v:6d}" for v in row) + f"  {names[i]}" for i, row in enumerate(matrix)))
+    click.echo(f"wrote {out / 'evaluation.json'} and {out / 'confusion_matrix.png'}")
+
+
+def _plot_confusion(matrix, names, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(1.2 * len(names) + 3, 1.2 * len(names) + 2.5), constrained_layout=True)
+    ax.imshow(matrix, cmap="Blues")
+    for i in range(len(names)):
+        for j in range(len(names)):
+            ax.text(j, i, str(matrix[i, j]), ha="center", va="center",
+                    color="white" if matrix[i, j] > matrix.max() / 2 else "black")
+    ax.set_xticks(range(len(names)), names)
+    ax.set_yticks(range(len(names)), names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title("confusion matrix")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+@cli.command("merge")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False))
+@click.argument("output", type=click.Path(file_okay=False))
+def merge_command(directory, output) -> None:
+    """Fold a trained LoRA / IA3 (or head, bitfit, gradual, full) into a plain transformers model directory."""
+    from .artifacts import directory_bytes, merge
+
+    out = Path(output)
+    if out.exists() and any(out.iterdir()):
+        raise PeftkitError(f"output directory {out} is not empty; pass a new one (nothing is overwritten)")
+    merge(directory, out)
+    click.echo(f"merged into {out} ({_size(directory_bytes(out))}); load it with "
+               "AutoModelForSequenceClassification.from_pretrained")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -168,7 +168,9 @@ def load_model_and_tokenizer(config: RunConfig, num_labels: int, label_names: li
 
 def train_and_evaluate(config: RunConfig, work_dir: str | Path,
                        progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
-    """Run one (strategy, seed) and return its measurements (``train_info``). Raises on failure."""
+    """Run one (strategy, seed) and return its measurements (``train_info``). Raises on failure.
+
+    The trained artifact (what ``peftkit.save`` writes) is left in ``work_dir/artifact``."""
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments, set_seed
 
     from .artifacts import directory_bytes, save
@@ -208,6 +210,8 @@ def train_and_evaluate(config: RunConfig, work_dir: str | Path,
     prediction = trainer.predict(eval_set)
     metrics = classification_metrics(prediction.predictions, prediction.label_ids)
     artifact = save(model, Path(work_dir) / "artifact", base_model=config.model, label_names=data.label_names)
+    checkpoint_bytes = directory_bytes(artifact)  # what the strategy must save, without the tokenizer
+    tokenizer.save_pretrained(artifact)
     train_tokens = int(sum(len(ids) for ids in train_set["input_ids"]))
     return {
         "status": "ok", "error": None,
@@ -221,7 +225,7 @@ def train_and_evaluate(config: RunConfig, work_dir: str | Path,
         "train_loss": train_output.training_loss,
         **{f"eval_{k}": v for k, v in metrics.items()},
         "eval_loss": float(prediction.metrics.get("test_loss", float("nan"))),
-        "checkpoint_bytes": directory_bytes(artifact),
+        "checkpoint_bytes": checkpoint_bytes,
         "num_train_samples": len(train_set), "num_eval_samples": len(eval_set),
         "label_names": data.label_names, "eval_split": data.eval_split, "data_notes": data.notes,
     }

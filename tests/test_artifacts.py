@@ -1,0 +1,81 @@
+"""save / load / merge: logits survive the round trip for every strategy."""
+
+import pytest
+import torch
+from tiny_models import batch, tiny_model
+from transformers import AutoModelForSequenceClassification
+
+import peftkit
+from peftkit.errors import PeftkitError
+
+ARCHS = ["bert", "distilbert", "llama"]  # encoder, an encoder with peftkit's own prefix, a decoder
+
+
+def trained(strategy: str, arch: str, base_dir):
+    """A base model saved to base_dir, with the strategy applied and its trainable weights 'trained'."""
+    tiny_model(arch).save_pretrained(base_dir)
+    model = AutoModelForSequenceClassification.from_pretrained(base_dir)
+    try:
+        model = peftkit.get_strategy(strategy).apply(model)
+    except peftkit.UnsupportedError:
+        pytest.skip(f"{strategy} does not apply to {arch}")
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.requires_grad:
+                p.add_(0.05 * torch.randn_like(p))
+    return model.eval()
+
+
+def inputs(arch):
+    return {k: v for k, v in batch(arch).items() if k != "labels"}
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("strategy", peftkit.list_strategies())
+def test_round_trip(strategy, arch, tmp_path):
+    model = trained(strategy, arch, tmp_path / "base")
+    expected = model(**inputs(arch)).logits
+    peftkit.save(model, tmp_path / "saved", base_model=str(tmp_path / "base"))
+    loaded = peftkit.load(tmp_path / "saved")
+    torch.testing.assert_close(loaded(**inputs(arch)).logits, expected)
+    saved_bytes = sum(f.stat().st_size for f in (tmp_path / "saved").iterdir())
+    base_bytes = sum(f.stat().st_size for f in (tmp_path / "base").iterdir())
+    if strategy not in ("full", "gradual"):
+        assert saved_bytes < base_bytes / 2, "only what the strategy trained is saved"
+
+
+def test_lora_directory_is_a_standard_peft_adapter(tmp_path):
+    from peft import PeftModel
+
+    model = trained("lora", "bert", tmp_path / "base")
+    expected = model(**inputs("bert")).logits
+    peftkit.save(model, tmp_path / "saved", base_model=str(tmp_path / "base"))
+    assert (tmp_path / "saved" / "adapter_config.json").exists()
+    plain = PeftModel.from_pretrained(AutoModelForSequenceClassification.from_pretrained(tmp_path / "base"),
+                                      tmp_path / "saved").eval()
+    torch.testing.assert_close(plain(**inputs("bert")).logits, expected)
+
+
+@pytest.mark.parametrize("strategy", ["lora", "ia3", "bitfit", "head", "gradual"])
+def test_merge_gives_a_plain_transformers_model(strategy, tmp_path):
+    model = trained(strategy, "bert", tmp_path / "base")
+    expected = model(**inputs("bert")).logits
+    peftkit.save(model, tmp_path / "saved", base_model=str(tmp_path / "base"))
+    peftkit.merge(tmp_path / "saved", tmp_path / "merged")
+    merged = AutoModelForSequenceClassification.from_pretrained(tmp_path / "merged").eval()
+    assert not any("lora" in n or "ia3" in n for n, _ in merged.named_parameters())
+    torch.testing.assert_close(merged(**inputs("bert")).logits, expected, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("strategy", ["adapter", "prefix", "prompt"])
+def test_merge_refuses_what_cannot_merge(strategy, tmp_path):
+    model = trained(strategy, "bert", tmp_path / "base")
+    peftkit.save(model, tmp_path / "saved", base_model=str(tmp_path / "base"))
+    with pytest.raises(PeftkitError, match=f"'{strategy}' cannot be merged"):
+        peftkit.merge(tmp_path / "saved", tmp_path / "merged")
+
+
+def test_load_refuses_a_foreign_directory(tmp_path):
+    with pytest.raises(PeftkitError, match="peftkit.json"):
+        peftkit.load(tmp_path)
