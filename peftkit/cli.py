@@ -428,11 +428,23 @@ def merge_command(directory, output) -> None:
                "AutoModelForSequenceClassification.from_pretrained")
 
 
+def quiet() -> None:
+    """No library warnings or loading bars on the console: peftkit reports what matters itself."""
+    import os
+
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=UserWarning)
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: PeftkitError becomes one line on stderr and exit status 2."""
     if "--debug" not in (argv if argv is not None else sys.argv):
-        warnings.filterwarnings("ignore", category=FutureWarning)
-        warnings.filterwarnings("ignore", category=UserWarning)
+        quiet()
     try:
         cli.main(args=argv, prog_name="peftkit", standalone_mode=False)
     except click.exceptions.Abort:
