@@ -123,6 +123,9 @@ def summary_table(summary: Sequence[dict]) -> tuple[list[dict], list[tuple[str, 
 
 
 def overlap_line(summary: Sequence[dict]) -> str:
+    if all(s["n_ok"] < 2 for s in summary):
+        return ("One seed per strategy: there is no spread to judge the gaps by; run with --seeds 0,1,2 "
+                "before reading much into a difference of a point or two.")
     pairs = []
     for i, s in enumerate(summary):
         for other in s.get("overlaps", []):
