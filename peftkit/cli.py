@@ -261,6 +261,7 @@ def train_command(spec, model, dataset, output, seed, trust_remote_code, **flags
     import shutil
     import tempfile
 
+    from accelerate import PartialState
     from rich.console import Console
 
     from .compare import record_for
@@ -279,6 +280,8 @@ def train_command(spec, model, dataset, output, seed, trust_remote_code, **flags
             info = train_and_evaluate(config, tmp, lambda step, total: None)
         except UnsupportedError as e:
             raise PeftkitError(str(e)) from None
+        if not PartialState().is_main_process:  # under `accelerate launch`, only the main process writes
+            return
         out.mkdir(parents=True, exist_ok=True)
         for item in (Path(tmp) / "artifact").iterdir():
             shutil.move(str(item), out / item.name)

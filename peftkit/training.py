@@ -111,6 +111,14 @@ def classification_metrics(logits: np.ndarray, labels: np.ndarray) -> dict[str, 
             "precision_macro": float(precision), "recall_macro": float(recall)}
 
 
+def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
+    """Mean cross-entropy of the gathered predictions (the same on one process or many)."""
+    logits = logits.astype(np.float64)
+    shifted = logits - logits.max(-1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
+    return float(-log_probs[np.arange(len(labels)), labels].mean())
+
+
 def _precision_flags(precision: str) -> dict[str, bool]:
     if precision == "auto":
         if not torch.cuda.is_available():
@@ -224,7 +232,7 @@ def train_and_evaluate(config: RunConfig, work_dir: str | Path,
         "train_tokens_per_second": train_tokens * config.epochs / train_seconds,
         "train_loss": train_output.training_loss,
         **{f"eval_{k}": v for k, v in metrics.items()},
-        "eval_loss": float(prediction.metrics.get("test_loss", float("nan"))),
+        "eval_loss": cross_entropy(prediction.predictions, prediction.label_ids),
         "checkpoint_bytes": checkpoint_bytes,
         "num_train_samples": len(train_set), "num_eval_samples": len(eval_set),
         "label_names": data.label_names, "eval_split": data.eval_split, "data_notes": data.notes,

@@ -22,6 +22,7 @@ from torch import nn
 from transformers import TrainerCallback
 
 from .. import architectures as arch
+from ..errors import PeftkitError
 from ..options import StrategyOptions, option
 from ..registry import register_strategy
 from .base import Strategy, TrainDefaults, is_no_decay
@@ -126,6 +127,11 @@ class GradualUnfreezingCallback(TrainerCallback):
         self.strategy = strategy
 
     def on_train_begin(self, args, state, control, model=None, optimizer=None, lr_scheduler=None, **kwargs):
+        if args.world_size > 1:
+            raise PeftkitError(
+                "gradual unfreezing does not run under multi-process data parallelism yet: DDP synchronises only "
+                "the parameters that train when it starts, so layers unfrozen later would drift apart between "
+                "processes; run gradual in one process")
         self.strategy.install_in_optimizer(model, optimizer, lr_scheduler, weight_decay=args.weight_decay)
         self.strategy.set_stage(model, self.strategy.stage_at(epoch=state.epoch or 0, global_step=state.global_step))
 
