@@ -1,9 +1,9 @@
 """Multi-process data parallel training with two CPU processes (gloo): only the main process writes,
 and the result agrees with a single-process run of the same global batch size.
 
-On CPU the two processes are started with torchrun: `accelerate launch --cpu --num_processes 2`
-starts one process in accelerate 1.x (its multi-CPU launcher needs mpirun). peftkit's code path is the
-same either way: the Trainer sees WORLD_SIZE/LOCAL_RANK and wraps the model in DDP.
+The processes are started with `accelerate launch --multi_gpu --num_processes 2`, which on a machine
+without CUDA runs DDP over gloo on the CPU (`accelerate launch --cpu --num_processes 2` starts a single
+process in accelerate 1.x: its multi-CPU launcher needs mpirun).
 
 Tolerance: the two runs see the same examples per optimizer step but in a different order (the
 distributed sampler shards each batch), so the stated agreement is |eval loss difference| <= 0.05 and
@@ -28,7 +28,9 @@ def test_two_cpu_processes_match_one(tmp_path):
     single = subprocess.run([sys.executable, "-m", "peftkit", "train", *common, "--batch-size", "8",
                              "--output", str(tmp_path / "single")], capture_output=True, text=True, timeout=600)
     assert single.returncode == 0, single.stderr[-2000:]
-    launch = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "peftkit", "train", *common,
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+              "-m", "peftkit", "train", *common,
               "--batch-size", "4", "--output", str(tmp_path / "ddp")]
     ddp = subprocess.run(launch, capture_output=True, text=True, timeout=600)
     assert ddp.returncode == 0, ddp.stderr[-3000:]
