@@ -183,9 +183,10 @@ def compare_command(ctx, model, dataset, specs, recipe, seeds, hp, output, allow
         if given(option_name) or field not in settings:
             if flags[option_name] is not None:
                 settings[field] = flags[option_name]
-    model = model or settings.pop("model", None)
-    dataset = dataset or settings.pop("dataset", None)
-    settings.pop("model", None), settings.pop("dataset", None), settings.pop("description", None)
+    model = model or settings.get("model")
+    dataset = dataset or settings.get("dataset")
+    for key in ("model", "dataset", "description"):
+        settings.pop(key, None)
     recipe_output = settings.pop("output", None)
     seed_list = _parse_seeds(seeds) if given("seeds") or "seeds" not in settings else settings["seeds"]
     settings.pop("seeds", None)

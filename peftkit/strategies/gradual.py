@@ -97,10 +97,10 @@ class GradualStrategy(Strategy):
         first = inner.param_groups[0]
         base_lr = first.get("initial_lr", first["lr"])
         groups = self.parameter_groups(model, base_lr, weight_decay)
-        defaults = {k: v for k, v in first.items() if k not in ("params", "lr", "weight_decay", "initial_lr")}
+        optimizer_settings = {k: v for k, v in first.items() if k not in ("params", "lr", "weight_decay", "initial_lr")}
         inner.param_groups = []
         for g in groups:
-            inner.add_param_group({**defaults, **g, "initial_lr": g["lr"]})
+            inner.add_param_group({**optimizer_settings, **g, "initial_lr": g["lr"]})
         scheduler = getattr(lr_scheduler, "scheduler", lr_scheduler)
         if scheduler is None:
             return
