@@ -170,7 +170,7 @@ def compare_command(ctx, model, dataset, specs, recipe, seeds, hp, output, allow
     from rich.console import Console
 
     from . import demo
-    from .compare import Comparison, StrategyRun, default_strategies, run_comparison
+    from .compare import Comparison, StrategyRun, default_strategies, distributed_world, run_comparison
     from .recipes import load_recipe
     from .training import RunConfig
 
@@ -216,7 +216,8 @@ def compare_command(ctx, model, dataset, specs, recipe, seeds, hp, output, allow
     base = RunConfig(model=model, dataset=dataset, strategy="full", trust_remote_code=trust_remote_code, **settings)
     comparison = Comparison(base=base, strategies=strategies, seeds=seed_list, output=Path(output), notes=notes)
     rows = run_comparison(comparison, console, allow_mixed=allow_mixed)
-    _print_summary(console, rows, Path(output), notes)
+    if distributed_world()[1] == 0:
+        _print_summary(console, rows, Path(output), notes)
 
 
 def _print_summary(console, rows: list[dict], output: Path, notes: list[str]) -> None:

@@ -1,4 +1,9 @@
-"""``peftkit compare``: the same data, seeds and evaluation for every strategy, one process per run."""
+"""``peftkit compare``: the same data, seeds and evaluation for every strategy, one process per run.
+
+Under a distributed launcher (``accelerate launch``, torchrun) there is no process per run: every
+launched process trains each run in turn (DDP), and only the first one writes results and reports.
+Peak memory is then the process's peak over the runs so far, which the report's memory column shows.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +22,7 @@ from .meta import meta_info
 from .registry import core_strategies, list_strategies, strategy_from_spec
 from .store import ResultStore, flat_row
 from .training import RunConfig
-from .worker import PROGRESS
+from .worker import PROGRESS, outcome
 
 HYPERPARAMETERS = ("learning_rate", "epochs", "warmup", "weight_decay", "batch_size")
 # Settings shared by every run of a comparison; an output directory holds one such setting only.
@@ -69,6 +74,11 @@ def record_for(config: RunConfig, train_info: dict[str, Any], order: int) -> dic
         "train_info": train_info,
         "meta_info": meta_info(),
     }
+
+
+def distributed_world() -> tuple[int, int]:
+    """(world size, rank) when started by a distributed launcher, else (1, 0)."""
+    return int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0"))
 
 
 def run_worker(config: RunConfig, log_path: Path, on_progress) -> dict[str, Any]:
@@ -124,6 +134,9 @@ def run_comparison(comparison: Comparison, console, *, allow_mixed: bool = False
     """Run what is not in the store yet, then rebuild the reports. Returns the report rows."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    world, rank = distributed_world()
+    if rank != 0:  # under a launcher every process trains each run; only the first one reports and writes
+        console = type(console)(quiet=True)
     store = ResultStore(comparison.output)
     store.prepare(comparison.shared(), allow_mixed=allow_mixed)
     runs = comparison.runs()
@@ -146,8 +159,12 @@ def run_comparison(comparison: Comparison, console, *, allow_mixed: bool = False
             def on_progress(step: int, total: int, task=task) -> None:
                 progress.update(task, completed=step, total=total)
 
-            info = run_worker(config, store.directory / "logs" / f"{config.run_id()}.log", on_progress)
-            store.write(config.run_id(), record_for(config, info, order))
+            if world > 1:  # the processes of `accelerate launch` / torchrun train this run together
+                info = outcome(config.to_dict(), on_progress)
+            else:
+                info = run_worker(config, store.directory / "logs" / f"{config.run_id()}.log", on_progress)
+            if rank == 0:
+                store.write(config.run_id(), record_for(config, info, order))
             progress.remove_task(task)
             status = info["status"]
             colour = {"ok": "green", "unsupported": "yellow"}.get(status, "red")

@@ -17,14 +17,16 @@ from pathlib import Path
 PROGRESS = "@@peftkit-progress"
 
 
-def outcome(config_dict: dict) -> dict:
+def print_progress(step: int, total: int) -> None:
+    print(f"{PROGRESS} {step} {total}", flush=True)
+
+
+def outcome(config_dict: dict, progress=print_progress) -> dict:
+    """Run one config and return its train_info; every failure becomes a status and a reason."""
     import torch
 
     from .errors import PeftkitError, UnsupportedError
     from .training import Diverged, RunConfig, run_in_temp_dir
-
-    def progress(step: int, total: int) -> None:
-        print(f"{PROGRESS} {step} {total}", flush=True)
 
     try:
         return run_in_temp_dir(RunConfig.from_dict(config_dict), progress)

@@ -40,3 +40,20 @@ def test_two_cpu_processes_match_one(tmp_path):
     assert a["train_steps"] == b["train_steps"]
     assert abs(a["eval_loss"] - b["eval_loss"]) <= 0.05
     assert abs(a["eval_accuracy"] - b["eval_accuracy"]) <= 0.1
+
+
+def test_compare_under_two_processes(tmp_path):
+    model = demo.write_tiny_model(tmp_path / "model")
+    data = demo.write_dataset(tmp_path / "data", n_train=64, n_eval=32)
+    out = tmp_path / "out"
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+              "-m", "peftkit", "compare", "--model", str(model), "--dataset", str(data), "-s", "head", "-s", "lora",
+              "--epochs", "1", "--max-length", "16", "--batch-size", "4", "--output", str(out)]
+    result = subprocess.run(launch, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    records = [json.loads(p.read_text()) for p in (out / "runs").glob("*.json")]
+    assert sorted(r["run_info"]["config"]["strategy"] for r in records) == ["head", "lora"]
+    assert all(r["train_info"]["status"] == "ok" for r in records)
+    assert all(r["train_info"]["train_steps"] == 8 for r in records)  # 64 examples / (2 processes x 4)
+    assert (out / "report.md").exists()
