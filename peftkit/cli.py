@@ -359,8 +359,11 @@ def predict_command(directory, texts, text_file, batch_size, fmt) -> None:
 @click.option("--text-pair-column")
 @click.option("--label-column")
 @click.option("--max-eval-samples", type=int)
+@click.option("--seed", type=int, help="Seed of a held-out split (default: the training seed from DIRECTORY/metrics.json, "
+              "so that a dataset without validation split is scored on the rows training held out).")
 @click.option("--output", "-o", type=click.Path(file_okay=False), help="Where to write evaluation.json and confusion_matrix.png (default: DIRECTORY).")
-def evaluate_command(directory, dataset, eval_split, text_column, text_pair_column, label_column, max_eval_samples, output) -> None:
+def evaluate_command(directory, dataset, eval_split, text_column, text_pair_column, label_column, max_eval_samples, seed,
+                     output) -> None:
     """Accuracy, macro precision/recall/F1, per-class report and confusion matrix (printed and PNG)."""
     import json
 
@@ -373,8 +376,12 @@ def evaluate_command(directory, dataset, eval_split, text_column, text_pair_colu
 
     model, tokenizer = _load_with_tokenizer(directory)
     names = [model.config.id2label[i] for i in range(len(model.config.id2label))]
+    if seed is None:
+        metrics_file = Path(directory) / "metrics.json"
+        seed = json.loads(metrics_file.read_text())["run_info"]["config"]["seed"] if metrics_file.exists() else 0
     data = load_text_classification(dataset, text_column=text_column, text_pair_column=text_pair_column,
-                                    label_column=label_column, eval_split=eval_split, max_eval_samples=max_eval_samples)
+                                    label_column=label_column, eval_split=eval_split, max_eval_samples=max_eval_samples,
+                                    seed=seed)
     if data.label_names != names:
         raise PeftkitError(f"the dataset's labels {data.label_names} differ from the model's {names}")
     predictions = predict_texts(model, tokenizer, data.eval["text"])

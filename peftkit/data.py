@@ -1,194 +1,417 @@
 """Turning a dataset argument into train/eval splits for sequence classification.
 
 ``dataset`` is a local file (csv, tsv, json, jsonl, parquet: used as train), a directory of
-train/validation/test files, or a hub name (``imdb``, ``glue/sst2``) loaded with ``datasets``.
-Columns are detected (``text``/``sentence``..., ``label``...) unless named; string labels become ids
-(names kept for reports); without a usable validation split, a stratified share of train is held out
-with the seed, and the notes say so. Every problem is a one-line PeftkitError naming the fix.
+train/validation/test files, or a hub name (``imdb``, ``glue/sst2``, ``name:config``) loaded with
+``datasets``. Columns are detected (``text``/``sentence``/..., ``label``/...) unless named; labels
+become ids 0..K-1 (string names kept for reports). Without a usable validation or test split, a
+stratified share of train is held out with the seed. Everything the user must know goes to
+``notes``; every problem is a one-line PeftkitError naming the fix.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import datasets
 import numpy as np
 
 from .errors import PeftkitError
 
-TEXT_COLUMNS = ("text", "sentence", "sentence1", "question1", "premise", "review", "content", "document", "question")
+TEXT_COLUMNS = ("text", "sentence", "sentence1", "review", "content", "document", "question", "question1", "premise")
 PAIR_COLUMNS = ("text_pair", "sentence2", "question2", "hypothesis")
-PAIRED_FIRST = ("sentence1", "question1", "premise")
+PAIRED_FIRST = ("sentence1", "question1", "premise")  # a pair column is looked for only after these
 LABEL_COLUMNS = ("label", "labels", "class", "target", "sentiment")
-EXTENSIONS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
-SPLIT_NAMES = {"train": "train", "validation": "validation", "valid": "validation", "dev": "validation",
-               "val": "validation", "test": "test"}
+FILE_TYPES = (".csv", ".tsv", ".json", ".jsonl", ".parquet")
+SPLIT_ALIASES = {"train": "train", "training": "train", "validation": "validation", "valid": "validation",
+                 "val": "validation", "dev": "validation", "eval": "validation", "test": "test"}
+# Hub datasets whose configs are written as a path: "glue/sst2" = load_dataset("glue", "sst2").
+CONFIG_STYLE = ("glue", "super_glue", "tweet_eval")
+
+LabelEncoder = Callable[[object], "int | None"]  # a raw label value -> its id (None: not a known label)
 
 
 @dataclass
 class TextClassificationData:
     train: datasets.Dataset  # columns: text, [text_pair], label (int)
-    eval: datasets.Dataset
-    label_names: list[str]
-    text_column: str
+    eval: datasets.Dataset  # the same columns
+    label_names: list[str]  # index = label id
+    text_column: str  # the source columns that were used
     text_pair_column: str | None
     label_column: str
-    eval_split: str
-    notes: list[str] = field(default_factory=list)
-    source: str = ""
+    eval_split: str  # "validation", "test", or "train (stratified 10% held out, seed S)"
+    notes: list[str] = field(default_factory=list)  # what the user must be told
+    source: str = ""  # the dataset argument as given
 
     @property
     def num_labels(self) -> int:
         return len(self.label_names)
 
 
-# -- reading -------------------------------------------------------------------------------------
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return (text.splitlines()[0][:200] if text else type(error).__name__)
+
+
+def _values(split: datasets.Dataset, column: str) -> list:
+    return split[column][:]  # a list (datasets >= 4 gives a lazy Column, slow to iterate)
+
+
+# -- reading: a dict of raw splits ----------------------------------------------------------------
+
+def _read_csv(path: Path) -> datasets.Dataset:
+    import pandas as pd
+
+    # only empty cells are missing: a review that says "NA" or "null" stays text
+    frame = pd.read_csv(path, sep="\t" if path.suffix.lower() == ".tsv" else ",",
+                        keep_default_na=False, na_values=[""])
+    return datasets.Dataset.from_pandas(frame, preserve_index=False)
+
+
+def _json_rows(path: Path, lines: bool) -> list:
+    text = path.read_text(encoding="utf-8")
+    if not lines:
+        try:
+            return [json.loads(text)]
+        except json.JSONDecodeError as e:
+            if not e.msg.startswith("Extra data"):  # else: JSON lines in a .json file
+                raise
+    rows = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                raise ValueError(f"line {number} is not JSON ({e.msg})") from None
+    return rows
+
+
+def _read_json(path: Path) -> datasets.Dataset:
+    """JSON lines, a JSON list of records, ``{"column": [values]}`` or ``{"data": [records]}``."""
+    rows = _json_rows(path, lines=path.suffix.lower() == ".jsonl")
+    if len(rows) == 1 and isinstance(rows[0], list):
+        rows = rows[0]
+    elif len(rows) == 1 and isinstance(rows[0], dict) and rows[0] and \
+            all(isinstance(v, list) for v in rows[0].values()):
+        lists = list(rows[0].values())
+        if len(lists) == 1 and all(isinstance(r, dict) for r in lists[0]):
+            rows = lists[0]  # {"data": [records]}
+        else:
+            return datasets.Dataset.from_dict(rows[0])
+    if not all(isinstance(r, dict) for r in rows):
+        raise ValueError("expected one JSON object per row (JSON lines or a list of objects)")
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    return datasets.Dataset.from_dict({c: [row.get(c) for row in rows] for c in columns})
+
+
+def _read_parquet(path: Path) -> datasets.Dataset:
+    import pyarrow.parquet as pq
+    from datasets.table import InMemoryTable
+
+    return datasets.Dataset(InMemoryTable(pq.read_table(path)))  # keeps ClassLabel names saved by datasets
+
 
 def _read_file(path: Path) -> datasets.Dataset:
-    kind = EXTENSIONS.get(path.suffix.lower())
-    if kind is None:
-        raise PeftkitError(f"cannot read {path}: unknown file type '{path.suffix}'; use csv, tsv, json, jsonl or parquet")
+    suffix = path.suffix.lower()
+    if suffix not in FILE_TYPES:
+        raise PeftkitError(f"cannot read {path}: unknown file type '{suffix}'; use {', '.join(FILE_TYPES)}")
     if path.stat().st_size == 0:
         raise PeftkitError(f"dataset file {path} is empty; give it a header and rows")
-    datasets.disable_progress_bars()
-    kwargs = {"delimiter": "\t"} if path.suffix.lower() == ".tsv" else {}
+    reader = {".csv": _read_csv, ".tsv": _read_csv, ".parquet": _read_parquet}.get(suffix, _read_json)
     try:
-        loaded = datasets.load_dataset(kind, data_files={"data": str(path)}, split="data", **kwargs)
-    except Exception as e:  # pyarrow/pandas parse errors come in many types
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise PeftkitError(f"cannot read {path} as {kind}: {first[:200]}; check the file's format") from None
+        loaded = reader(path)
+    except Exception as e:  # pandas, arrow and json errors come in many types
+        raise PeftkitError(f"cannot read {path} as {suffix[1:]}: {_first_line(e)}; check the file's format") from None
     if len(loaded) == 0:
-        raise PeftkitError(f"dataset file {path} has no rows")
+        raise PeftkitError(f"dataset file {path} has no rows; give it a header and rows")
     return loaded
 
 
-def _read_local(path: Path) -> tuple[dict[str, datasets.Dataset], list[str]]:
-    if path.is_file():
-        return {"train": _read_file(path)}, []
-    splits: dict[str, datasets.Dataset] = {}
+def _split_of(file: Path) -> str | None:
+    """``train.csv`` -> train, ``dev.jsonl`` -> validation, ``test-00000-of-00002.parquet`` -> test."""
+    match = re.fullmatch(r"([a-z]+)(-\d+-of-\d+)?", file.stem.lower())
+    return SPLIT_ALIASES.get(match.group(1)) if match and file.suffix.lower() in FILE_TYPES else None
+
+
+def _read_directory(path: Path) -> dict[str, datasets.Dataset]:
+    files: dict[str, list[Path]] = {}
     for file in sorted(path.iterdir()):
-        split = SPLIT_NAMES.get(file.stem.lower())
-        if split and file.suffix.lower() in EXTENSIONS and split not in splits:
-            splits[split] = _read_file(file)
-    if "train" not in splits:
+        if file.is_file() and _split_of(file):
+            files.setdefault(_split_of(file), []).append(file)
+    if "train" not in files:
         raise PeftkitError(f"dataset directory {path} has no train file (train.csv, train.jsonl, ...); "
                            "add one or pass a single file")
-    return splits, []
+    splits = {}
+    for split, group in files.items():
+        if len(group) > 1 and not all("-of-" in f.stem and f.suffix == group[0].suffix for f in group):
+            raise PeftkitError(f"dataset directory {path} has several {split} files "
+                               f"({', '.join(f.name for f in group)}); keep one")
+        parts = [_read_file(f) for f in group]
+        try:
+            splits[split] = parts[0] if len(parts) == 1 else datasets.concatenate_datasets(parts)
+        except ValueError as e:
+            raise PeftkitError(f"the {split} files in {path} do not share columns: {_first_line(e)}") from None
+    return splits
 
 
-def _read_hub(name: str) -> tuple[dict[str, datasets.Dataset], list[str]]:
-    """``imdb``, ``user/dataset``, ``name:config``; ``glue/sst2`` means the glue dataset, config sst2."""
-    repo, config = name, None
+def _hub_arguments(name: str) -> tuple[str, str | None]:
+    """``glue/sst2`` and ``glue:sst2`` -> ("glue", "sst2"); ``org/name/config`` -> ("org/name", "config")."""
     if ":" in name:
         repo, config = name.split(":", 1)
-    elif name.split("/")[0] in ("glue", "super_glue") and name.count("/") == 1:
-        repo, config = name.split("/")
+        return repo, config or None
+    parts = name.split("/")
+    if len(parts) == 2 and parts[0] in CONFIG_STYLE:
+        return parts[0], parts[1]
+    if len(parts) == 3:
+        return "/".join(parts[:2]), parts[2]
+    return name, None
+
+
+def _read_hub(name: str) -> dict[str, datasets.Dataset]:
+    repo, config = _hub_arguments(name)
     try:
         loaded = datasets.load_dataset(repo, config)
-    except Exception as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise PeftkitError(f"cannot load dataset '{name}' from the hub: {first[:200]}; "
-                           "pass a local file or directory instead") from None
-    splits = {SPLIT_NAMES.get(k, k): v for k, v in loaded.items()}
+    except Exception as e:  # offline, unknown name, missing config, ...
+        raise PeftkitError(f"cannot load dataset '{name}' from the hub: {_first_line(e)}; "
+                           "pass a local file or directory") from None
+    splits: dict[str, datasets.Dataset] = {}
+    for split, part in loaded.items():
+        splits.setdefault(SPLIT_ALIASES.get(split.lower(), split), part)
     if "train" not in splits:
-        raise PeftkitError(f"dataset '{name}' has no train split (splits: {', '.join(loaded)})")
-    return splits, []
+        raise PeftkitError(f"dataset '{name}' has no train split (its splits: {', '.join(loaded)}); "
+                           "pass a dataset with one")
+    return splits
+
+
+def _looks_like_path(dataset: str) -> bool:
+    first = re.split(r"[\\/]", dataset)[0]
+    return (dataset.startswith((".", "/", "~", "\\")) or dataset.endswith(("/", "\\"))
+            or Path(dataset).suffix.lower() in FILE_TYPES or (first != dataset and Path(first).exists())
+            or (os.sep != "/" and os.sep in dataset))
 
 
 def _read(dataset: str) -> dict[str, datasets.Dataset]:
     path = Path(dataset).expanduser()
-    if path.exists():
-        return _read_local(path)[0]
-    if dataset.startswith((".", "/", "~")) or Path(dataset).suffix.lower() in EXTENSIONS or \
-            (Path(dataset).parent != Path(".") and Path(dataset).parent.exists()):
+    if path.is_file():
+        return {"train": _read_file(path)}
+    if path.is_dir():
+        return _read_directory(path)
+    if _looks_like_path(dataset):
         raise PeftkitError(f"dataset path {dataset} does not exist; pass a file or a directory with "
                            "train/validation files, or a hub name")
-    return _read_hub(dataset)[0]
+    return _read_hub(dataset)
 
 
-# -- columns and labels -------------------------------------------------------------------------
+# -- columns ------------------------------------------------------------------------------------
 
-def _pick(columns: list[str], given: str | None, candidates: tuple[str, ...], what: str, option: str) -> str:
+def _find_column(columns: list[str], given: str | None, candidates: tuple[str, ...], what: str, option: str) -> str:
     if given:
         if given not in columns:
-            raise PeftkitError(f"{what} column '{given}' not found; columns are: {', '.join(columns)}; "
+            raise PeftkitError(f"{what} column '{given}' not found; the columns are: {', '.join(columns)}; "
                                f"fix {option}")
         return given
-    for name in candidates:
-        if name in columns:
-            return name
-    raise PeftkitError(f"no {what} column found (looked for {', '.join(candidates)}); columns are: "
-                       f"{', '.join(columns)}; pass {option}")
+    found = next((c for c in candidates if c in columns), None)
+    if found is None:
+        raise PeftkitError(f"no {what} column found (looked for {', '.join(candidates)}); the columns are: "
+                           f"{', '.join(columns)}; pass {option}")
+    return found
 
 
-def _is_missing(value) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value)) or (isinstance(value, str) and not value.strip())
+def _choose_columns(columns: list[str], text_column: str | None, text_pair_column: str | None,
+                    label_column: str | None) -> tuple[str, str | None, str]:
+    text = _find_column(columns, text_column, TEXT_COLUMNS, "text", "--text-column")
+    if text_pair_column:
+        pair = _find_column(columns, text_pair_column, PAIR_COLUMNS, "text pair", "--text-pair-column")
+    else:
+        pair = next((c for c in PAIR_COLUMNS if c in columns), None) if text in PAIRED_FIRST else None
+    label = _find_column(columns, label_column, LABEL_COLUMNS, "label", "--label-column")
+    used = [c for c in (text, pair, label) if c]
+    if len(set(used)) < len(used):
+        raise PeftkitError(f"the same column is used twice (text '{text}', pair '{pair}', label '{label}'); "
+                           "pass distinct --text-column, --text-pair-column and --label-column")
+    return text, pair, label
 
 
-def _check_labels(split: str, values: list) -> None:
-    missing = sum(_is_missing(v) for v in values)
-    if missing:
-        raise PeftkitError(f"{missing} row(s) of the {split} split have an empty or NaN label; "
-                           "remove them or fill them in")
+# -- labels -------------------------------------------------------------------------------------
+
+def _is_missing(value, feature=None) -> bool:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return True
+    if isinstance(value, str) and not value.strip():
+        return True
+    return isinstance(feature, datasets.ClassLabel) and value == -1  # datasets' "no label"
 
 
-def _label_mapping(train_labels: list, feature) -> tuple[dict, list[str], list[str]]:
-    """(value -> id, names, notes)."""
-    distinct = sorted(set(train_labels), key=lambda v: (str(type(v)), v))
+def _has_labels(split: datasets.Dataset, label: str) -> bool:
+    """False for a split without the label column or with only -1/missing labels (GLUE's test splits)."""
+    if label not in split.column_names:
+        return False
+    return not all(_is_missing(v) or v == -1 for v in _values(split, label))
+
+
+def _integral(value) -> bool:
+    return (isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))) or \
+        (isinstance(value, (float, np.floating)) and float(value).is_integer())
+
+
+def _label_encoder(values: list, feature, column: str) -> tuple[LabelEncoder, list[str], list[str]]:
+    """(value -> id, label names, notes), from the train labels (none missing)."""
     if isinstance(feature, datasets.ClassLabel):
-        return {i: i for i in range(feature.num_classes)}, list(feature.names), []
-    if all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in distinct):
-        ints = [int(v) for v in distinct]
-        if ints == list(range(len(ints))):
-            return {i: i for i in ints}, [str(i) for i in ints], []
-        mapping = {v: i for i, v in enumerate(ints)}
-        return mapping, [str(v) for v in ints], [f"labels {ints} were not 0..{len(ints) - 1}: mapped in sorted order"]
-    if all(isinstance(v, float) and float(v).is_integer() for v in distinct):
-        ints = [int(v) for v in distinct]
-        mapping = {float(v): i for i, v in enumerate(ints)}
-        return mapping, [str(v) for v in ints], []
-    names = [str(v) for v in distinct]
-    return {v: i for i, v in enumerate(distinct)}, names, [f"string labels mapped to ids in sorted order: {names}"]
+        k = feature.num_classes
+        return (lambda v: int(v) if _integral(v) and 0 <= v < k else None), list(feature.names), []
+    distinct = set(values)
+    if all(_integral(v) for v in distinct):
+        ordered = sorted({int(v) for v in distinct})
+        ids = {v: i for i, v in enumerate(ordered)}
+        encode = lambda v: ids.get(int(v)) if _integral(v) else None  # noqa: E731
+        if ordered == list(range(len(ordered))):
+            return encode, [str(v) for v in ordered], []
+        return encode, [str(v) for v in ordered], [
+            f"labels {', '.join(map(str, ordered))} were not 0..{len(ordered) - 1}: mapped to ids in sorted order"]
+    floats = [v for v in distinct if isinstance(v, (float, np.floating)) and not _integral(v)]
+    if floats:
+        raise PeftkitError(f"label column '{column}' holds non-integer numbers (e.g. {floats[0]}), not classes; "
+                           "pass a column of class labels with --label-column")
+    if all(isinstance(v, (bool, np.bool_)) for v in distinct):
+        ordered = sorted({bool(v) for v in distinct})
+        return (lambda v: ordered.index(v) if isinstance(v, (bool, np.bool_)) and v in ordered else None), \
+            [str(v) for v in ordered], [f"labels were booleans: mapped to ids {_mapping_text(ordered)}"]
+    ordered = sorted({str(v) for v in distinct})
+    ids = {v: i for i, v in enumerate(ordered)}
+    return (lambda v: ids.get(str(v))), ordered, [
+        f"labels were strings: mapped to ids 0..{len(ordered) - 1} in sorted order ({_mapping_text(ordered)})"]
 
 
-def _prepare(split_name: str, ds: datasets.Dataset, text: str, pair: str | None, label: str, mapping: dict,
-             names: list[str]) -> datasets.Dataset:
-    labels = ds[label]
-    _check_labels(split_name, labels)
-    unseen = sorted({str(v) for v in labels if v not in mapping})
+def _mapping_text(names: list) -> str:
+    shown = ", ".join(f"{n}={i}" for i, n in enumerate(names[:10]))
+    return shown + (f", ... ({len(names)} labels)" if len(names) > 10 else "")
+
+
+def _check_labels_present(split_name: str, split: datasets.Dataset, column: str) -> None:
+    feature = split.features.get(column)
+    missing = sum(_is_missing(v, feature) for v in _values(split, column))
+    if missing:
+        raise PeftkitError(f"{missing} of {len(split)} rows of the {split_name} split have no label "
+                           f"(empty, NaN or None in '{column}'); drop those rows or fill them in")
+
+
+def _encode_labels(split_name: str, split: datasets.Dataset, column: str, encode: LabelEncoder,
+                   known: set[int] | None) -> list[int]:
+    """Label ids; ``known``: the ids the train split has (None for train itself)."""
+    _check_labels_present(split_name, split, column)
+    values = _values(split, column)
+    ids = [encode(v) for v in values]
+    unseen = sorted({str(v) for v, i in zip(values, ids) if i is None or (known is not None and i not in known)})
     if unseen:
-        raise PeftkitError(f"the {split_name} split has label(s) {', '.join(unseen[:5])} that training never saw "
-                           f"(training labels: {', '.join(names)}); fix the data or the split")
-    columns = {"text": ds[text]}
+        raise PeftkitError(f"the {split_name} split has labels the train split never has: {', '.join(unseen[:10])}; "
+                           "fix the data or pass another --eval-split")
+    return ids
+
+
+# -- texts and the output datasets -----------------------------------------------------------------
+
+def _texts(split_name: str, split: datasets.Dataset, column: str, option: str) -> list[str]:
+    if column not in split.column_names:
+        raise PeftkitError(f"the {split_name} split has no column '{column}' (its columns: "
+                           f"{', '.join(split.column_names)}); give every split the same columns")
+    values = _values(split, column)
+    bad = sum(not isinstance(v, str) or not v.strip() for v in values)
+    if bad:
+        raise PeftkitError(f"{bad} of {len(values)} rows of the {split_name} split have an empty or non-text "
+                           f"'{column}'; drop or fill those rows, or pass the right {option}")
+    return values
+
+
+def _build(split_name: str, split: datasets.Dataset, text: str, pair: str | None, label: str,
+           encode: LabelEncoder, known: set[int] | None = None) -> datasets.Dataset:
+    """An in-memory dataset with only ``text``, [``text_pair``], ``label`` (an id)."""
+    if len(split) == 0:
+        raise PeftkitError(f"the {split_name} split is empty; give it rows")
+    columns = {"text": _texts(split_name, split, text, "--text-column")}
+    features = {"text": datasets.Value("string")}
     if pair:
-        columns["text_pair"] = ds[pair]
-    for column, values in list(columns.items()):
-        bad = sum(not isinstance(v, str) or not v.strip() for v in values)
-        if bad:
-            source = text if column == "text" else pair
-            raise PeftkitError(f"{bad} row(s) of the {split_name} split have an empty or non-text '{source}'; "
-                               "remove them or pass the right --text-column")
-    columns["label"] = [mapping[v] for v in labels]
-    return datasets.Dataset.from_dict(columns)
+        columns["text_pair"] = _texts(split_name, split, pair, "--text-pair-column")
+        features["text_pair"] = datasets.Value("string")
+    columns["label"] = _encode_labels(split_name, split, label, encode, known)
+    features["label"] = datasets.Value("int64")
+    return datasets.Dataset.from_dict(columns, features=datasets.Features(features))
 
 
-def _stratified_indices(labels: list[int], n: int, seed: int) -> list[int]:
+# -- choosing and cutting splits ------------------------------------------------------------------
+
+def _choose_eval_split(splits: dict[str, datasets.Dataset], eval_split: str | None,
+                       label: str) -> tuple[str | None, str]:
+    """(the split to evaluate on, or None to hold out part of train; why nothing was usable)."""
+    if eval_split:
+        name = SPLIT_ALIASES.get(eval_split.lower(), eval_split)
+        if name not in splits:
+            raise PeftkitError(f"split '{eval_split}' not found; the splits are: {', '.join(splits)}; fix --eval-split")
+        if len(splits[name]) and not _has_labels(splits[name], label):
+            raise PeftkitError(f"the {name} split has no labels ('{label}' missing or all -1); "
+                               "pass another --eval-split or leave it out to hold out part of train")
+        return name, ""
+    unusable = []
+    for name in ("validation", "test"):
+        if name in splits:
+            if len(splits[name]) and _has_labels(splits[name], label):
+                return name, ""
+            unusable.append(f"the {name} split has no labels")
+    return None, "; ".join(unusable) or "no validation split"
+
+
+def _hold_out(labels: np.ndarray, fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """(train rows, held-out rows): a stratified share of train (sklearn's ``train_test_split`` with the
+    seed); rows of a class with a single example stay in train."""
     from sklearn.model_selection import train_test_split
 
-    if n >= len(labels):
-        return list(range(len(labels)))
-    counts = np.bincount(labels)
-    stratify = labels if (counts[counts > 0] >= 2).all() and n >= len(counts[counts > 0]) else None
-    chosen, _ = train_test_split(np.arange(len(labels)), train_size=n, random_state=seed, stratify=stratify)
-    return sorted(int(i) for i in chosen)
+    pool = np.flatnonzero(np.bincount(labels)[labels] >= 2)
+    classes = len(np.unique(labels[pool]))
+    n_held = max(math.ceil(len(labels) * fraction), classes)
+    if classes == 0 or n_held > len(pool) - classes:  # sklearn needs every class on both sides
+        raise PeftkitError(f"the train split has too few rows ({len(labels)}) to hold out an eval split; "
+                           "add a validation file or pass --eval-split")
+    _, held = train_test_split(pool, test_size=n_held, random_state=seed, stratify=labels[pool])
+    held = sorted(held.tolist())
+    return sorted(set(range(len(labels))) - set(held)), held
 
 
-def _usable_eval(ds: datasets.Dataset | None, label: str) -> bool:
-    if ds is None or len(ds) == 0 or label not in ds.column_names:
-        return False
-    return not all(_is_missing(v) or v == -1 for v in ds[label])  # GLUE test splits carry -1
+def _sample_sizes(counts: np.ndarray, n: int) -> np.ndarray:
+    """Rows to take from each class: in proportion, at least one of each while ``n`` allows."""
+    share = counts * n / counts.sum()
+    take = np.floor(share).astype(int)
+    if n >= len(counts):
+        take = np.maximum(take, 1)
+    while take.sum() > n:  # the minimum of one overshot: take from the class most above its share
+        take[np.argmax(np.where(take > 1, take - share, -np.inf))] -= 1
+    while take.sum() < n:  # hand out the rest to the classes most below their share
+        take[np.argmax(np.where(take < counts, share - take, -np.inf))] += 1
+    return take
+
+
+def _subsample(split: datasets.Dataset, n: int | None, seed: int, what: str, notes: list[str]) -> datasets.Dataset:
+    """At most ``n`` rows, chosen with the seed and stratified by label (small subsets keep every class)."""
+    if n is None or n >= len(split):
+        return split
+    labels = np.asarray(_values(split, "label"))
+    classes, counts = np.unique(labels, return_counts=True)
+    rng = np.random.default_rng(seed)
+    chosen = [i for c, k in zip(classes, _sample_sizes(counts, n))
+              for i in rng.permutation(np.flatnonzero(labels == c))[:k]]
+    notes.append(f"{what}: {n} of {len(labels)} rows, stratified, seed {seed}")
+    return split.select(sorted(int(i) for i in chosen))
+
+
+def _check_options(validation_fraction: float, max_train_samples: int | None, max_eval_samples: int | None) -> None:
+    if not 0 < validation_fraction < 1:
+        raise PeftkitError(f"validation_fraction must be between 0 and 1, got {validation_fraction}")
+    for name, value in (("max-train-samples", max_train_samples), ("max-eval-samples", max_eval_samples)):
+        if value is not None and not value > 0:
+            raise PeftkitError(f"{name} must be positive, got {value}")
 
 
 # -- the public entry points --------------------------------------------------------------------
@@ -197,66 +420,55 @@ def load_text_classification(dataset: str, *, text_column: str | None = None, te
                              label_column: str | None = None, eval_split: str | None = None, seed: int = 0,
                              max_train_samples: int | None = None, max_eval_samples: int | None = None,
                              validation_fraction: float = 0.1) -> TextClassificationData:
-    splits = _read(dataset)
+    """Train and eval splits of ``dataset`` with columns text, [text_pair], label (ids 0..K-1)."""
+    _check_options(validation_fraction, max_train_samples, max_eval_samples)
+    splits = _read(str(dataset))
     train_raw = splits["train"]
     if len(train_raw) == 0:
-        raise PeftkitError(f"the train split of {dataset} is empty")
-    columns = train_raw.column_names
-    text = _pick(columns, text_column, TEXT_COLUMNS, "text", "--text-column")
-    pair = text_pair_column
-    if pair:
-        _pick(columns, pair, PAIR_COLUMNS, "text pair", "--text-pair-column")
-    elif text in PAIRED_FIRST:
-        pair = next((c for c in PAIR_COLUMNS if c in columns), None)
-    label = _pick(columns, label_column, LABEL_COLUMNS, "label", "--label-column")
-    notes: list[str] = []
+        raise PeftkitError(f"the train split of {dataset} is empty; give it rows")
+    text, pair, label = _choose_columns(train_raw.column_names, text_column, text_pair_column, label_column)
 
-    _check_labels("train", train_raw[label])
-    mapping, names, label_notes = _label_mapping(train_raw[label], train_raw.features.get(label))
-    notes += label_notes
-    if len(names) < 2:
-        raise PeftkitError(f"the train split has a single class ({names[0]}); classification needs at least two")
-    train = _prepare("train", train_raw, text, pair, label, mapping, names)
+    _check_labels_present("train", train_raw, label)  # the encoder needs clean values
+    encode, names, notes = _label_encoder(_values(train_raw, label), train_raw.features.get(label), label)
+    train = _build("train", train_raw, text, pair, label, encode)
+    present = set(_values(train, "label"))
+    if len(present) < 2:
+        raise PeftkitError(f"the train split has a single class ({names[min(present)]}) in '{label}'; "
+                           "classification needs at least two: check the data or --label-column")
 
-    if eval_split:
-        wanted = SPLIT_NAMES.get(eval_split, eval_split)
-        if wanted not in splits:
-            raise PeftkitError(f"split '{eval_split}' not found; splits are: {', '.join(splits)}; fix --eval-split")
-        candidates = [wanted]
+    chosen, why = _choose_eval_split(splits, eval_split, label)
+    if chosen == "train":
+        evaluation = train
+        notes.append("evaluating on the train split itself (--eval-split train): scores will be optimistic")
+    elif chosen:
+        evaluation = _build(chosen, splits[chosen], text, pair, label, encode, known=present)
     else:
-        candidates = [s for s in ("validation", "test") if s in splits]
-    chosen = next((s for s in candidates if _usable_eval(splits[s], label)), None)
-    if chosen:
-        eval_set = _prepare(chosen, splits[chosen], text, pair, label, mapping, names)
-        eval_name = chosen
-    else:
-        held = _stratified_indices(train["label"], max(len(names), round(len(train) * validation_fraction)), seed)
-        keep = sorted(set(range(len(train))) - set(held))
-        eval_set, train = train.select(held), train.select(keep)
-        eval_name = f"train (stratified {validation_fraction:.0%} held out, seed {seed})"
-        notes.append(f"no usable validation split: held out {len(held)} of the train rows, stratified, seed {seed}")
-    if len(eval_set) == 0:
-        raise PeftkitError(f"the {eval_name} split of {dataset} is empty")
-    if max_train_samples:
-        train = train.select(_stratified_indices(train["label"], max_train_samples, seed))
-    if max_eval_samples:
-        eval_set = eval_set.select(_stratified_indices(eval_set["label"], max_eval_samples, seed))
-    return TextClassificationData(train=train, eval=eval_set, label_names=names, text_column=text,
-                                  text_pair_column=pair, label_column=label, eval_split=eval_name,
-                                  notes=notes, source=dataset)
+        kept, held = _hold_out(np.asarray(_values(train, "label")), validation_fraction, seed)
+        train, evaluation = train.select(kept), train.select(held)
+        share = f"{validation_fraction * 100:g}%"
+        chosen = f"train (stratified {share} held out, seed {seed})"
+        notes.append(f"{why}: held out {share} of train ({len(held)} rows), stratified, seed {seed}")
+
+    train = _subsample(train, max_train_samples, seed, "max_train_samples", notes)
+    evaluation = _subsample(evaluation, max_eval_samples, seed, "max_eval_samples", notes)
+    return TextClassificationData(train=train, eval=evaluation, label_names=names, text_column=text,
+                                  text_pair_column=pair, label_column=label, eval_split=chosen,
+                                  notes=notes, source=str(dataset))
 
 
 def tokenize(data: TextClassificationData, tokenizer, max_length: int) -> tuple[datasets.Dataset, datasets.Dataset]:
-    """Tokenized (train, eval) with ``labels``; no padding here (the collator pads each batch)."""
+    """Tokenized (train, eval): input_ids, attention_mask, [token_type_ids], labels. Truncated to
+    ``max_length``, not padded (``DataCollatorWithPadding`` pads each batch)."""
+    if not max_length > 0:
+        raise PeftkitError(f"max-length must be positive, got {max_length}")
 
     def encode(batch):
-        pair = batch.get("text_pair")
-        out = tokenizer(batch["text"], pair, truncation=True, max_length=max_length)
-        out["labels"] = batch["label"]
-        return out
+        encoded = tokenizer(batch["text"], batch.get("text_pair"), truncation=True, max_length=max_length)
+        encoded["labels"] = batch["label"]
+        return encoded
 
-    def run(ds: datasets.Dataset) -> datasets.Dataset:
-        return ds.map(encode, batched=True, remove_columns=ds.column_names, load_from_cache_file=False,
-                      desc=None, keep_in_memory=True)
+    def run(split: datasets.Dataset) -> datasets.Dataset:
+        return split.map(encode, batched=True, remove_columns=split.column_names, keep_in_memory=True,
+                         load_from_cache_file=False)
 
     return run(data.train), run(data.eval)

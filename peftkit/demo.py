@@ -61,7 +61,7 @@ def write_tiny_model(directory: Path, seed: int = 0) -> Path:
              "a", "experience", "found", "honestly", "felt", "turned", "out", "not", "never", *POSITIVE, *NEGATIVE,
              *sorted({w for s in SUBJECTS for w in s.split()})]
     (directory / "vocab.txt").write_text("\n".join(dict.fromkeys(vocab)) + "\n")
-    BertTokenizerFast(vocab_file=str(directory / "vocab.txt")).save_pretrained(directory)
+    BertTokenizerFast.from_pretrained(directory).save_pretrained(directory)  # reads vocab.txt
     torch.manual_seed(seed)
     config = BertConfig(vocab_size=len(dict.fromkeys(vocab)), hidden_size=64, num_hidden_layers=2,
                         num_attention_heads=4, intermediate_size=128, max_position_embeddings=64)
