@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import statistics
+import uuid
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -62,24 +64,27 @@ def aggregate(rows: Sequence[dict]) -> list[dict]:
     return summary
 
 
+def _front_by(summary: Sequence[dict], cost_key: str) -> set[str]:
+    """Pareto front of accuracy against one cost; strategies missing either value are not on it."""
+    return pareto_front([(s["strategy"], s[cost_key], s["eval_accuracy_mean"]) for s in summary
+                         if s["eval_accuracy_mean"] is not None and s[cost_key] is not None])
+
+
+def _interval(s: dict) -> tuple[float, float]:
+    return s["eval_accuracy_mean"] - s["eval_accuracy_std"], s["eval_accuracy_mean"] + s["eval_accuracy_std"]
+
+
 def _mark_pareto_and_overlaps(summary: list[dict]) -> None:
     scored = [s for s in summary if s["eval_accuracy_mean"] is not None]
-    by_params = pareto_front([(s["strategy"], s["trainable_params_mean"] or 0, s["eval_accuracy_mean"]) for s in scored])
-    by_memory = pareto_front([(s["strategy"], s["peak_memory_bytes_mean"] or 0, s["eval_accuracy_mean"]) for s in scored])
+    by_params, by_memory = _front_by(summary, "trainable_params_mean"), _front_by(summary, "peak_memory_bytes_mean")
     for s in summary:
         s["pareto"] = s["strategy"] in by_params
         s["pareto_memory"] = s["strategy"] in by_memory
         s["overlaps"] = []
         if s["eval_accuracy_mean"] is None:
             continue
-        low, high = s["eval_accuracy_mean"] - s["eval_accuracy_std"], s["eval_accuracy_mean"] + s["eval_accuracy_std"]
-        for other in scored:
-            if other is s:
-                continue
-            o_low = other["eval_accuracy_mean"] - other["eval_accuracy_std"]
-            o_high = other["eval_accuracy_mean"] + other["eval_accuracy_std"]
-            if o_low <= high and low <= o_high:
-                s["overlaps"].append(other["strategy"])
+        low, high = _interval(s)
+        s["overlaps"] = [o["strategy"] for o in scored if o is not s and _interval(o)[0] <= high and low <= _interval(o)[1]]
 
 
 # -- formatting ----------------------------------------------------------------------------------
@@ -123,6 +128,9 @@ def summary_table(summary: Sequence[dict]) -> tuple[list[dict], list[tuple[str, 
 
 
 def overlap_line(summary: Sequence[dict]) -> str:
+    """The sentence under the summary table that says which accuracy gaps are within one std."""
+    if all(s["eval_accuracy_mean"] is None for s in summary):
+        return "No successful runs: there is nothing to compare; see the errors in the runs table below."
     if all(s["n_ok"] < 2 for s in summary):
         return ("One seed per strategy: there is no spread to judge the gaps by; run with --seeds 0,1,2 "
                 "before reading much into a difference of a point or two.")
@@ -138,8 +146,33 @@ def overlap_line(summary: Sequence[dict]) -> str:
 
 RUN_COLUMNS = [("strategy", "strategy"), ("seed", "seed"), ("status", "status"), ("eval_accuracy", "accuracy"),
                ("eval_f1_macro", "macro F1"), ("eval_loss", "eval loss"), ("learning_rate", "lr"),
-               ("epochs", "epochs"), ("train_seconds", "train s"), ("peak_memory_bytes", "peak memory (B)"),
+               ("epochs", "epochs"), ("train_seconds", "train s"), ("peak_memory", "peak memory"),
                ("error", "error")]
+
+META_KEYS = [("device", "device"), ("cuda", "CUDA"), ("torch", "torch"), ("transformers", "transformers"),
+             ("peft", "peft"), ("peftkit", "peftkit"), ("git_commit", "git"), ("python", "python")]
+
+MEMORY_KINDS = {"cpu_rss": "process peak resident set (CPU RSS)", "cuda_allocated": "CUDA allocator peak"}
+
+
+def _meta_lines(meta: dict | None) -> list[str]:
+    """A short list of versions and device; keys other than META_KEYS are left to results.json."""
+    if not meta:
+        return []
+    device = [f"{label}: {meta[k]}" for k, label in META_KEYS[:2] if meta.get(k) not in (None, "")]
+    versions = [f"{label} {meta[k]}" for k, label in META_KEYS[2:] if meta.get(k) not in (None, "")]
+    return [f"- {', '.join(part)}" for part in (device, versions) if part]
+
+
+def _run_display(rows: Sequence[dict]) -> list[dict]:
+    """Runs as they appear in report.md: memory in human units, numbers rounded."""
+    shown = []
+    for r in rows:
+        d = dict(r)
+        d["peak_memory"] = human_bytes(_number(r.get("peak_memory_bytes")))
+        d["train_seconds"] = None if _number(r.get("train_seconds")) is None else round(r["train_seconds"], 1)
+        shown.append(d)
+    return shown
 
 
 def markdown(rows: Sequence[dict], summary: Sequence[dict], title: str, notes: Sequence[str], meta: dict | None) -> str:
@@ -147,20 +180,127 @@ def markdown(rows: Sequence[dict], summary: Sequence[dict], title: str, notes: S
     memory_kind = next((s["memory_kind"] for s in summary if s.get("memory_kind")), None)
     parts = [f"# {title}", ""]
     parts += [f"- {n}" for n in notes]
-    if meta:
-        parts.append(f"- device: {meta.get('device')}; torch {meta.get('torch')}, transformers {meta.get('transformers')}, "
-                     f"peft {meta.get('peft')}, peftkit {meta.get('peftkit')} (git {meta.get('git_commit')})")
+    parts += _meta_lines(meta)
     if memory_kind:
-        parts.append(f"- peak memory: {memory_kind} ({'process peak resident set' if memory_kind == 'cpu_rss' else 'CUDA allocator peak'})")
+        parts.append(f"- peak memory: {memory_kind} ({MEMORY_KINDS.get(memory_kind, memory_kind)})")
     parts += ["- mean ± std over seeds (one seed: no ±); * marks the Pareto front of accuracy against trainable "
               "parameters; params: trainable parameters at the end of training; saved: size of what the strategy "
               "must save", "",
               to_markdown(display, columns), overlap_line(summary), "", "## Runs", "",
-              to_markdown(list(rows), RUN_COLUMNS), "![accuracy against cost](plot.png)", ""]
+              to_markdown(_run_display(rows), RUN_COLUMNS), "![accuracy against cost](plot.png)", ""]
     return "\n".join(parts)
 
 
+# -- plot ----------------------------------------------------------------------------------------
+
+# Offsets (points) tried in turn for a point's label; the first that overlaps nothing wins. Labels in the
+# second ring get a thin leader line to their point.
+LABEL_OFFSETS = [(7, 5), (7, -13), (-7, 5), (-7, -13), (0, 10), (0, -18)]
+FAR_OFFSETS = [(16, 16), (16, -26), (-16, 16), (-16, -26), (28, -4), (-28, -4), (0, 24), (0, -32)]
+
+
+def _panels(summary: Sequence[dict]) -> list[tuple]:
+    kind = next((s["memory_kind"] for s in summary if s.get("memory_kind")), None)
+    memory = {"cpu_rss": "peak memory, CPU RSS (MiB)", "cuda_allocated": "peak memory, CUDA allocated (MiB)"}
+    return [("trainable_params_mean", 1.0, "trainable parameters (log scale)", "pareto", True,
+             "accuracy vs trainable parameters"),
+            ("peak_memory_bytes_mean", 1 / 2**20, memory.get(kind, "peak memory (MiB)"), "pareto_memory", False,
+             "accuracy vs peak memory")]
+
+
+def _obstacles(ax, points: Sequence[tuple[float, float, float, str]]) -> list:
+    """Pixel boxes of each marker with its error bar."""
+    from matplotlib.transforms import Bbox
+
+    boxes = []
+    for x, y, err, _ in points:
+        (px, low), (_, high) = ax.transData.transform([(x, y - err), (x, y + err)])
+        _, py = ax.transData.transform((x, y))
+        boxes.append(Bbox([[px - 6, min(low, py - 6)], [px + 6, max(high, py + 6)]]))
+    return boxes
+
+
+def _place_labels(ax, points: list[tuple[float, float, float, str]]) -> None:
+    """Direct labels next to each point, avoiding other labels, markers, error bars and the axes edge."""
+    renderer = ax.figure.canvas.get_renderer()
+    frame = ax.get_window_extent(renderer)
+    placed = _obstacles(ax, points)
+
+    def cost(box) -> float:
+        inside = frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
+        return sum(box.overlaps(b) for b in placed) + 2 * (not inside)
+
+    for x, y, _, name in sorted(points, key=lambda p: -p[1]):
+        best = None
+        for dx, dy in LABEL_OFFSETS + FAR_OFFSETS:
+            text = ax.annotate(name, (x, y), textcoords="offset points", xytext=(dx, dy), fontsize=9,
+                               ha="left" if dx > 0 else "right" if dx < 0 else "center")
+            box = text.get_window_extent(renderer)
+            c = cost(box)
+            if best is None or c < best[0]:
+                if best:
+                    best[1].remove()
+                best = (c, text, box, (dx, dy))
+            else:
+                text.remove()
+            if c == 0:
+                break
+        placed.append(best[2])
+        if best[3] in FAR_OFFSETS:
+            ax.annotate("", (x, y), textcoords="offset points", xytext=best[3],
+                        arrowprops={"arrowstyle": "-", "color": "0.45", "lw": 0.7, "shrinkA": 0, "shrinkB": 4})
+
+
+def _draw_panel(ax, scored: Sequence[dict], panel: tuple) -> list[tuple[float, float, float, str]]:
+    key, scale, xlabel, front_key, log, title = panel
+    points = [(s[key] * scale, s["eval_accuracy_mean"], s["eval_accuracy_std"] or 0.0, s[front_key], s["strategy"])
+              for s in scored if s[key] is not None and (s[key] > 0 or not log)]
+    ax.set_title(title, fontsize=12)
+    ax.set_xlabel(xlabel, fontsize=10)
+    ax.set_ylabel("validation accuracy (mean ± std)", fontsize=10)
+    ax.grid(True, alpha=0.3)
+    if log:
+        ax.set_xscale("log")
+    if not points:
+        ax.text(0.5, 0.5, "no values recorded for this axis", ha="center", va="center", fontsize=12,
+                transform=ax.transAxes)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        return []
+    xs, ys, errs, front, names = zip(*points)
+    ax.errorbar(xs, ys, yerr=errs, fmt="none", ecolor="0.6", elinewidth=1, capsize=3, zorder=1)
+    off = [i for i, f in enumerate(front) if not f]
+    on = sorted((xs[i], ys[i]) for i, f in enumerate(front) if f)
+    if off:
+        ax.scatter([xs[i] for i in off], [ys[i] for i in off], s=45, color="tab:blue", label="not on the front", zorder=3)
+    if on:  # empty only if the front's points cannot be drawn here (0 on a log axis)
+        ax.plot(*zip(*on), color="tab:red", marker="o", markersize=8, linewidth=1.5, label="Pareto front", zorder=4)
+    if len(set(xs)) > 1:  # one x value: let matplotlib pick a range around it
+        ax.margins(x=0.12, y=0.1)
+    ax.legend(loc="lower right", fontsize=9, framealpha=0.9)
+    return list(zip(xs, ys, errs, names))
+
+
+def _no_runs(fig, axes) -> None:
+    for ax in axes:
+        ax.set_axis_off()
+    fig.text(0.5, 0.5, "no successful runs: nothing to plot\n(see the errors in report.md)",
+             ha="center", va="center", fontsize=16)
+
+
+def _save_atomic(fig, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp.png")  # savefig creates it, umask applies
+    try:
+        fig.savefig(tmp, dpi=110)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def plot(summary: Sequence[dict], path: str | Path) -> Path:
+    """PNG: accuracy against trainable parameters and against peak memory, one labelled point per strategy."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -168,43 +308,37 @@ def plot(summary: Sequence[dict], path: str | Path) -> Path:
 
     path = Path(path)
     scored = [s for s in summary if s["eval_accuracy_mean"] is not None]
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8), constrained_layout=True)
-    panels = [("trainable_params_mean", "trainable parameters (log scale)", "pareto", True),
-              ("peak_memory_bytes_mean", "peak memory (MiB)", "pareto_memory", False)]
-    for ax, (key, label, front_key, log) in zip(axes, panels):
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5.2), dpi=110, constrained_layout=True)
+    try:
         if not scored:
-            ax.text(0.5, 0.5, "no successful runs", ha="center", va="center", fontsize=14, transform=ax.transAxes)
-            ax.set_axis_off()
-            continue
-        scale = 1 if key.startswith("trainable") else 1 / 2**20
-        xs = [max((s[key] or 0) * scale, 1e-9) for s in scored]
-        ys = [s["eval_accuracy_mean"] for s in scored]
-        errs = [s["eval_accuracy_std"] or 0 for s in scored]
-        on_front = [s[front_key] for s in scored]
-        ax.errorbar(xs, ys, yerr=errs, fmt="none", ecolor="0.6", capsize=3)
-        ax.scatter([x for x, f in zip(xs, on_front) if not f], [y for y, f in zip(ys, on_front) if not f],
-                   s=50, color="tab:blue", label="strategy", zorder=3)
-        ax.scatter([x for x, f in zip(xs, on_front) if f], [y for y, f in zip(ys, on_front) if f],
-                   s=70, color="tab:red", label="Pareto front", zorder=4)
-        front = sorted((x, y) for x, y, f in zip(xs, ys, on_front) if f)
-        if len(front) > 1:
-            ax.plot(*zip(*front), color="tab:red", linewidth=1.2, zorder=2)
-        for i, (x, y, s) in enumerate(sorted(zip(xs, ys, scored), key=lambda t: t[0])):
-            ax.annotate(s["strategy"], (x, y), textcoords="offset points", xytext=(6, 5 if i % 2 else -13), fontsize=9)
-        if log:
-            ax.set_xscale("log")
-        ax.set_xlabel(label)
-        ax.set_ylabel("validation accuracy")
-        ax.grid(True, alpha=0.3)
-        ax.legend(loc="lower right", fontsize=8)
-    axes[0].set_title("accuracy vs trainable parameters")
-    axes[1].set_title("accuracy vs peak memory")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name("." + path.name + ".tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
+            _no_runs(fig, axes)
+        else:
+            labels = [_draw_panel(ax, scored, panel) for ax, panel in zip(axes, _panels(summary))]
+            fig.canvas.draw()  # fix the layout, then place labels in its final pixel coordinates
+            fig.set_layout_engine("none")
+            for ax, points in zip(axes, labels):
+                _place_labels(ax, points)
+        _save_atomic(fig, path)
+    finally:
+        plt.close(fig)
     return path
+
+
+# -- files ---------------------------------------------------------------------------------------
+
+def _finite(value: Any) -> Any:
+    """NaN and infinity (a diverged loss) as null, so results.json is strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+CSV_COLUMNS = [(k, k) for k in ("strategy", "status", "n_ok", "n_runs")] + \
+    [(f"{m}_{x}", f"{m}_{x}") for m in METRICS for x in ("mean", "std")] + [("pareto", "pareto"), ("errors", "errors")]
 
 
 def write_reports(rows: Sequence[dict], out_dir: str | Path, *, title: str = "peftkit compare",
@@ -215,9 +349,7 @@ def write_reports(rows: Sequence[dict], out_dir: str | Path, *, title: str = "pe
     paths = {"md": out / "report.md", "csv": out / "results.csv", "json": out / "results.json", "plot": out / "plot.png"}
     plot(summary, paths["plot"])
     atomic_write_text(paths["md"], markdown(rows, summary, title, notes, meta))
-    csv_columns = [(k, k) for k in ("strategy", "status", "n_ok", "n_runs")] + \
-        [(f"{m}_{x}", f"{m}_{x}") for m in METRICS for x in ("mean", "std")] + [("pareto", "pareto"), ("errors", "errors")]
-    atomic_write_text(paths["csv"], to_csv(summary, csv_columns))
-    atomic_write_text(paths["json"], json.dumps({"summary": summary, "runs": list(rows), "meta": meta,
-                                                 "notes": list(notes)}, indent=2, default=str) + "\n")
+    atomic_write_text(paths["csv"], to_csv(summary, CSV_COLUMNS))
+    document = _finite({"summary": summary, "runs": list(rows), "meta": meta, "notes": list(notes)})
+    atomic_write_text(paths["json"], json.dumps(document, indent=2, default=str, allow_nan=False) + "\n")
     return paths
