@@ -3,6 +3,9 @@
 from pathlib import Path
 
 import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import peftkit
 from peftkit.compare import StrategyRun
@@ -64,3 +67,24 @@ def test_bad_spec_in_recipe_is_caught_before_running(tmp_path):
     spec, overrides = load_recipe(path)["strategies"][0]
     with pytest.raises(peftkit.OptionError):
         StrategyRun(spec, overrides)
+
+
+_VALUES = st.recursive(st.none() | st.booleans() | st.integers(-3, 99) | st.floats(allow_nan=True) | st.text(max_size=8),
+                       lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+                       max_leaves=6)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.one_of(st.text(max_size=80),
+                 st.dictionaries(st.sampled_from(["model", "dataset", "seeds", "epochs", "strategies", "batch_size",
+                                                  "max_length", "precision", "bogus"]), _VALUES, max_size=5)
+                 .map(lambda d: yaml.safe_dump(d))))
+def test_any_recipe_text_loads_or_fails_clearly(tmp_path_factory, text):
+    path = tmp_path_factory.mktemp("r") / "recipe.yaml"
+    path.write_text(text)
+    try:
+        recipe = load_recipe(path)
+    except PeftkitError as e:
+        assert str(e) and "\n" not in str(e)
+    else:
+        assert isinstance(recipe, dict)
