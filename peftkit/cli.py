@@ -169,6 +169,8 @@ def compare_command(ctx, model, dataset, specs, recipe, seeds, hp, output, allow
     from click.core import ParameterSource
     from rich.console import Console
 
+    from dataclasses import replace
+
     from . import demo
     from .compare import Comparison, StrategyRun, default_strategies, distributed_world, run_comparison
     from .recipes import load_recipe
@@ -191,16 +193,8 @@ def compare_command(ctx, model, dataset, specs, recipe, seeds, hp, output, allow
     seed_list = _parse_seeds(seeds) if given("seeds") or "seeds" not in settings else settings["seeds"]
     settings.pop("seeds", None)
     recipe_strategies = settings.pop("strategies", None)
-    notes: list[str] = []
     if (model is None) != (dataset is None):
         raise PeftkitError("give both --model and --dataset, or neither for the built-in demo")
-    if model is None:
-        output = output or recipe_output or "peftkit-runs/demo"
-        model, dataset, notes = demo.prepare(Path(output))
-        if not given("max_length"):
-            settings["max_length"] = 32
-    output = output or recipe_output or f"peftkit-runs/{_slug(model)}-{_slug(dataset)}"
-
     overrides = _parse_overrides(hp)
     if specs:
         strategies = [StrategyRun(s) for s in specs]
@@ -212,8 +206,20 @@ def compare_command(ctx, model, dataset, specs, recipe, seeds, hp, output, allow
         run.overrides.update(overrides.pop(run.spec, {}) or overrides.pop(run.spec.split(":")[0], {}))
     if overrides:
         raise PeftkitError(f"--hp names strategy '{next(iter(overrides))}', which is not in this comparison")
-
-    base = RunConfig(model=model, dataset=dataset, strategy="full", trust_remote_code=trust_remote_code, **settings)
+    demo_run = model is None
+    if demo_run and not given("max_length"):
+        settings["max_length"] = 32
+    # validated before anything is written
+    base = RunConfig(model=model or "demo", dataset=dataset or "demo", strategy="full",
+                     trust_remote_code=trust_remote_code, **settings)
+    for run in strategies:
+        replace(base, strategy=run.spec, **run.overrides)
+    notes: list[str] = []
+    if demo_run:
+        output = output or recipe_output or "peftkit-runs/demo"
+        model, dataset, notes = demo.prepare(Path(output))
+        base = replace(base, model=model, dataset=dataset)
+    output = output or recipe_output or f"peftkit-runs/{_slug(model)}-{_slug(dataset)}"
     comparison = Comparison(base=base, strategies=strategies, seeds=seed_list, output=Path(output), notes=notes)
     rows = run_comparison(comparison, console, allow_mixed=allow_mixed)
     if distributed_world()[1] == 0:

@@ -71,3 +71,21 @@ def test_unsupported_architecture_config(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "t5", "d_model": 32}))
     code, _, err = run("params", "-m", str(tmp_path))
     assert code == 2 and "not supported" in err and "bert" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("args, words", [
+    (["compare", "-s", "lora:r=0"], ["'r'", "positive"]),
+    (["compare", "--max-length", "0"], ["max-length", "positive"]),
+    (["compare", "--epochs", "-1"], ["epochs", "positive"]),
+    (["compare", "--batch-size", "0"], ["batch-size", "positive"]),
+    (["compare", "--seeds", "0,x"], ["--seeds"]),
+    (["compare", "--hp", "lora.lr=1"], ["--hp"]),
+    (["compare", "--model", "m"], ["both --model and --dataset"]),
+])
+def test_compare_bad_input_writes_nothing(tmp_path, args, words):
+    p = subprocess.run([sys.executable, "-m", "peftkit", *args], capture_output=True, text=True, timeout=300,
+                       cwd=tmp_path)
+    assert p.returncode == 2 and "Traceback" not in p.stderr, p.stderr
+    for word in words:
+        assert word in p.stderr
+    assert list(tmp_path.iterdir()) == []
