@@ -142,9 +142,10 @@ def _callbacks(progress: Callable[[int, int], None] | None):
                 progress(state.global_step, state.max_steps)
 
         def on_log(self, args, state, control, logs=None, **kwargs):
-            loss = (logs or {}).get("loss")
-            if loss is not None and not math.isfinite(loss):
-                raise Diverged(f"training loss became {loss} at step {state.global_step}")
+            for key in ("loss", "grad_norm"):
+                value = (logs or {}).get(key)
+                if value is not None and not math.isfinite(float(value)):
+                    raise Diverged(f"training {key.replace('_', ' ')} became {value} at step {state.global_step}")
 
     return [Watch()]
 
@@ -201,6 +202,7 @@ def train_and_evaluate(config: RunConfig, work_dir: str | Path,
         learning_rate=config.learning_rate, warmup_steps=config.warmup, weight_decay=config.weight_decay,
         per_device_train_batch_size=config.batch_size, per_device_eval_batch_size=max(64, config.batch_size),
         seed=config.seed, data_seed=config.seed, eval_strategy="no", save_strategy="no", logging_steps=10,
+        logging_nan_inf_filter=False,  # a NaN loss must show, so that the run stops as diverged
         report_to=[], disable_tqdm=True, use_cpu=not torch.cuda.is_available(), dataloader_num_workers=0,
         **_precision_flags(config.precision))
     trainer = Trainer(model=model, args=args, train_dataset=train_set, data_collator=DataCollatorWithPadding(tokenizer),

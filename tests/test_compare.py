@@ -87,3 +87,15 @@ def test_different_configuration_is_refused(assets):
     assert peftkit(*base, "--max-length", "16")[0] == 0
     code, text = peftkit(*base, "--max-length", "24")
     assert code == 2 and "different configuration" in text and "max_length" in text
+
+
+def test_nan_loss_is_a_diverged_row(assets):
+    root, data, bert, _ = assets
+    out = root / "out-nan"
+    code, text = peftkit("compare", "--model", str(bert), "--dataset", str(data), "-s", "full", "-s", "head",
+                         "--hp", "full.learning_rate=1e38", "--hp", "full.warmup=0", "--epochs", "2",
+                         "--batch-size", "4", "--max-length", "16", "--output", str(out))
+    assert code == 0, text
+    rows = {r["strategy"]: r for r in json.loads((out / "results.json").read_text())["runs"]}
+    assert rows["full"]["status"] == "diverged" and "nan" in rows["full"]["error"]
+    assert rows["head"]["status"] == "ok"
