@@ -99,3 +99,15 @@ def test_nan_loss_is_a_diverged_row(assets):
     rows = {r["strategy"]: r for r in json.loads((out / "results.json").read_text())["runs"]}
     assert rows["full"]["status"] == "diverged" and "nan" in rows["full"]["error"]
     assert rows["head"]["status"] == "ok"
+
+
+def test_same_command_twice_gives_identical_metrics(assets):
+    root, data, bert, _ = assets
+    results = []
+    for name in ("repeat-a", "repeat-b"):
+        code, text = peftkit("compare", "--model", str(bert), "--dataset", str(data), "-s", "lora:r=4",
+                             "-s", "prompt", "--epochs", "1", "--max-length", "16", "--output", str(root / name))
+        assert code == 0, text
+        runs = json.loads((root / name / "results.json").read_text())["runs"]
+        results.append({r["strategy"]: (r["eval_accuracy"], r["eval_loss"], r["train_loss"]) for r in runs})
+    assert results[0] == results[1]
