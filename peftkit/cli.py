@@ -120,14 +120,6 @@ def _parse_overrides(items: tuple[str, ...]) -> dict[str, dict[str, float]]:
     return out
 
 
-COMPARE_FLAGS = {  # CLI option -> RunConfig field (recipe keys use the same names)
-    "epochs": "epochs", "learning_rate": "learning_rate", "warmup": "warmup", "weight_decay": "weight_decay",
-    "batch_size": "batch_size", "max_length": "max_length", "max_train_samples": "max_train_samples",
-    "max_eval_samples": "max_eval_samples", "text_column": "text_column", "text_pair_column": "text_pair_column",
-    "label_column": "label_column", "eval_split": "eval_split", "precision": "precision",
-}
-
-
 def run_options(f):
     """Options shared by `compare` and `train` (the same RunConfig fields)."""
     options = [
@@ -181,10 +173,9 @@ def compare_command(ctx, model, dataset, specs, recipe, seeds, hp, output, allow
 
     console = Console()
     settings: dict = load_recipe(recipe) if recipe else {}
-    for option_name, field in COMPARE_FLAGS.items():
-        if given(option_name) or field not in settings:
-            if flags[option_name] is not None:
-                settings[field] = flags[option_name]
+    for name, value in flags.items():  # run_options: named like the RunConfig fields and recipe keys
+        if value is not None and (given(name) or name not in settings):
+            settings[name] = value
     model = model or settings.get("model")
     dataset = dataset or settings.get("dataset")
     for key in ("model", "dataset", "description"):
@@ -305,40 +296,6 @@ def _size(n: int) -> str:
     return human_bytes(n)
 
 
-def _load_with_tokenizer(directory: str):
-    from transformers import AutoTokenizer
-
-    from .artifacts import load, read_metadata
-    from .modeling import resolve_model
-
-    meta = read_metadata(directory)
-    model = load(directory)
-    source = directory if (Path(directory) / "tokenizer_config.json").exists() else resolve_model(meta["base_model"])
-    tokenizer = AutoTokenizer.from_pretrained(source)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    if model.config.pad_token_id is None:
-        model.config.pad_token_id = tokenizer.pad_token_id
-    return model, tokenizer
-
-
-def predict_texts(model, tokenizer, texts: list[str], batch_size: int = 32, max_length: int = 512) -> list[dict]:
-    """Like a text-classification pipeline: [{'label': name, 'score': p}] for each text."""
-    import torch
-
-    labels = model.config.id2label
-    results = []
-    with torch.no_grad():
-        for start in range(0, len(texts), batch_size):
-            batch = tokenizer(texts[start:start + batch_size], padding=True, truncation=True, max_length=max_length,
-                              return_tensors="pt")
-            probs = model(**batch).logits.softmax(-1)
-            for row in probs:
-                i = int(row.argmax())
-                results.append({"label": labels.get(i, str(i)), "score": float(row[i])})
-    return results
-
-
 @cli.command("predict")
 @click.argument("directory", type=click.Path(exists=True, file_okay=False))
 @click.argument("texts", nargs=-1)
@@ -352,8 +309,10 @@ def predict_command(directory, texts, text_file, batch_size, fmt) -> None:
         items += [line.rstrip("\n") for line in Path(text_file).read_text().splitlines() if line.strip()]
     if not items:
         raise PeftkitError("nothing to predict: give texts as arguments or --file FILE")
-    model, tokenizer = _load_with_tokenizer(directory)
-    rows = [{"text": t, **r} for t, r in zip(items, predict_texts(model, tokenizer, items, batch_size))]
+    from .inference import load_for_inference, predict
+
+    model, tokenizer = load_for_inference(directory)
+    rows = [{"text": t, **r} for t, r in zip(items, predict(model, tokenizer, items, batch_size))]
     render(rows, [("text", "text"), ("label", "label"), ("score", "score")], fmt)
 
 
@@ -373,14 +332,11 @@ def evaluate_command(directory, dataset, eval_split, text_column, text_pair_colu
     """Accuracy, macro precision/recall/F1, per-class report and confusion matrix (printed and PNG)."""
     import json
 
-    import numpy as np
-    from sklearn.metrics import classification_report, confusion_matrix
-
     from .data import load_text_classification
+    from .inference import evaluate, load_for_inference, plot_confusion
     from .store import atomic_write_text
-    from .training import classification_metrics
 
-    model, tokenizer = _load_with_tokenizer(directory)
+    model, tokenizer = load_for_inference(directory)
     names = [model.config.id2label[i] for i in range(len(model.config.id2label))]
     if seed is None:
         metrics_file = Path(directory) / "metrics.json"
@@ -390,45 +346,19 @@ def evaluate_command(directory, dataset, eval_split, text_column, text_pair_colu
                                     seed=seed)
     if data.label_names != names:
         raise PeftkitError(f"the dataset's labels {data.label_names} differ from the model's {names}")
-    predictions = predict_texts(model, tokenizer, data.eval["text"])
-    predicted = np.array([names.index(p["label"]) for p in predictions])
-    truth = np.array(data.eval["label"])
-    one_hot = np.eye(len(names))[predicted]
-    metrics = classification_metrics(one_hot, truth)
-    report = classification_report(truth, predicted, labels=list(range(len(names))), target_names=names, zero_division=0)
-    matrix = confusion_matrix(truth, predicted, labels=list(range(len(names))))
+    result = evaluate(model, tokenizer, data)
+    matrix, report = result.pop("confusion_matrix"), result.pop("report")
     out = Path(output or directory)
     out.mkdir(parents=True, exist_ok=True)
-    _plot_confusion(matrix, names, out / "confusion_matrix.png")
-    atomic_write_text(out / "evaluation.json", json.dumps({"dataset": dataset, "split": data.eval_split, **metrics,
+    plot_confusion(matrix, names, out / "confusion_matrix.png")
+    atomic_write_text(out / "evaluation.json", json.dumps({"dataset": dataset, "split": data.eval_split, **result,
                                                           "confusion_matrix": matrix.tolist(), "labels": names}, indent=2) + "\n")
-    click.echo(f"{dataset} ({data.eval_split}, {len(truth)} examples)")
-    click.echo("  ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+    click.echo(f"{dataset} ({data.eval_split}, {len(data.eval)} examples)")
+    click.echo("  ".join(f"{k} {v:.4f}" for k, v in result.items()))
     click.echo(report)
     click.echo("confusion matrix (rows: true, columns: predicted):")
     click.echo("\n".join(" ".join(f"{v:6d}" for v in row) + f"  {names[i]}" for i, row in enumerate(matrix)))
     click.echo(f"wrote {out / 'evaluation.json'} and {out / 'confusion_matrix.png'}")
-
-
-def _plot_confusion(matrix, names, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(1.2 * len(names) + 3, 1.2 * len(names) + 2.5), constrained_layout=True)
-    ax.imshow(matrix, cmap="Blues")
-    for i in range(len(names)):
-        for j in range(len(names)):
-            ax.text(j, i, str(matrix[i, j]), ha="center", va="center",
-                    color="white" if matrix[i, j] > matrix.max() / 2 else "black")
-    ax.set_xticks(range(len(names)), names)
-    ax.set_yticks(range(len(names)), names)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title("confusion matrix")
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 @cli.command("merge")

@@ -1,0 +1,88 @@
+"""Using a trained artifact: load it with its tokenizer, predict like a text-classification pipeline,
+and evaluate on a dataset (metrics, per-class report, confusion matrix)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .artifacts import load, read_metadata
+from .modeling import resolve_model
+
+
+def load_for_inference(directory: str | Path):
+    """(model, tokenizer) of a directory written by ``peftkit.save`` / ``peftkit train``."""
+    from transformers import AutoTokenizer
+
+    directory = Path(directory)
+    model = load(directory)
+    has_tokenizer = (directory / "tokenizer_config.json").exists()
+    tokenizer = AutoTokenizer.from_pretrained(directory if has_tokenizer else resolve_model(read_metadata(directory)["base_model"]))
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if model.config.pad_token_id is None:
+        model.config.pad_token_id = tokenizer.pad_token_id
+    return model, tokenizer
+
+
+def predict_logits(model, tokenizer, texts: list[str], pairs: list[str] | None = None, batch_size: int = 32,
+                   max_length: int = 512) -> np.ndarray:
+    chunks = []
+    with torch.no_grad():
+        for start in range(0, len(texts), batch_size):
+            end = start + batch_size
+            batch = tokenizer(texts[start:end], pairs[start:end] if pairs else None, padding=True, truncation=True,
+                              max_length=max_length, return_tensors="pt")
+            chunks.append(model(**batch).logits.float().numpy())
+    return np.concatenate(chunks) if chunks else np.zeros((0, model.config.num_labels))
+
+
+def predict(model, tokenizer, texts: list[str], batch_size: int = 32, max_length: int = 512) -> list[dict]:
+    """Like a text-classification pipeline: [{'label': name, 'score': p}] for each text."""
+    logits = torch.from_numpy(predict_logits(model, tokenizer, texts, batch_size=batch_size, max_length=max_length))
+    probs = logits.softmax(-1)
+    labels = model.config.id2label
+    return [{"label": labels.get(int(row.argmax()), str(int(row.argmax()))), "score": float(row.max())} for row in probs]
+
+
+def evaluate(model, tokenizer, data) -> dict[str, Any]:
+    """Metrics, sklearn's per-class report and the confusion matrix on ``data.eval``."""
+    from sklearn.metrics import classification_report, confusion_matrix
+
+    from .training import classification_metrics
+
+    split = data.eval
+    pairs = split["text_pair"] if "text_pair" in split.column_names else None
+    logits = predict_logits(model, tokenizer, list(split["text"]), list(pairs) if pairs else None)
+    truth, predicted = np.array(split["label"]), logits.argmax(-1)
+    ids = list(range(len(data.label_names)))
+    return {
+        **classification_metrics(logits, truth),
+        "report": classification_report(truth, predicted, labels=ids, target_names=data.label_names, zero_division=0),
+        "confusion_matrix": confusion_matrix(truth, predicted, labels=ids),
+    }
+
+
+def plot_confusion(matrix: np.ndarray, names: list[str], path: str | Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(1.2 * len(names) + 3, 1.2 * len(names) + 2.5), constrained_layout=True)
+    ax.imshow(matrix, cmap="Blues")
+    for i in range(len(names)):
+        for j in range(len(names)):
+            ax.text(j, i, str(matrix[i, j]), ha="center", va="center",
+                    color="white" if matrix[i, j] > matrix.max() / 2 else "black")
+    ax.set_xticks(range(len(names)), names)
+    ax.set_yticks(range(len(names)), names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title("confusion matrix")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
