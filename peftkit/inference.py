@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from .artifacts import load, read_metadata
-from .modeling import resolve_model
+from .modeling import prepare_tokenizer, resolve_model
 
 
 def load_for_inference(directory: str | Path):
@@ -21,11 +21,7 @@ def load_for_inference(directory: str | Path):
     model = load(directory)
     has_tokenizer = (directory / "tokenizer_config.json").exists()
     tokenizer = AutoTokenizer.from_pretrained(directory if has_tokenizer else resolve_model(read_metadata(directory)["base_model"]))
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    if model.config.pad_token_id is None:
-        model.config.pad_token_id = tokenizer.pad_token_id
-    return model, tokenizer
+    return model, prepare_tokenizer(tokenizer, model)
 
 
 def predict_logits(model, tokenizer, texts: list[str], pairs: list[str] | None = None, batch_size: int = 32,

@@ -82,3 +82,13 @@ def build_on_meta(config: PretrainedConfig, num_labels: int = 2) -> torch.nn.Mod
             config.pad_token_id = config.pad_token_id[0]
     with torch.device("meta"):
         return AutoModelForSequenceClassification.from_config(config)
+
+
+def prepare_tokenizer(tokenizer, model: torch.nn.Module):
+    """Decoders classify from the last token: pad on the left, and have a pad token the model knows."""
+    if arch.arch_for(model).causal:
+        tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    arch.unwrap(model).config.pad_token_id = tokenizer.pad_token_id
+    return tokenizer

@@ -155,11 +155,10 @@ def _callbacks(progress: Callable[[int, int], None] | None):
 def load_model_and_tokenizer(config: RunConfig, num_labels: int, label_names: list[str]):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from .modeling import load_config, resolve_model
+    from .modeling import load_config, prepare_tokenizer, resolve_model
 
     path = resolve_model(config.model)
-    model_config = load_config(path, trust_remote_code=config.trust_remote_code)
-    spec = arch.arch_for_config(model_config)
+    arch.arch_for_config(load_config(path, trust_remote_code=config.trust_remote_code))  # clear error if unsupported
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=config.trust_remote_code)
         model = AutoModelForSequenceClassification.from_pretrained(
@@ -167,12 +166,7 @@ def load_model_and_tokenizer(config: RunConfig, num_labels: int, label_names: li
             label2id={n: i for i, n in enumerate(label_names)}, trust_remote_code=config.trust_remote_code)
     except OSError as e:
         raise PeftkitError(f"cannot load model '{config.model}': {str(e).strip().splitlines()[0]}") from None
-    if spec.causal:  # decoders classify from the last token: pad on the left, and have a pad token
-        tokenizer.padding_side = "left"
-        if tokenizer.pad_token is None:
-            tokenizer.pad_token = tokenizer.eos_token
-    model.config.pad_token_id = tokenizer.pad_token_id
-    return model, tokenizer
+    return model, prepare_tokenizer(tokenizer, model)
 
 
 def train_and_evaluate(config: RunConfig, work_dir: str | Path,

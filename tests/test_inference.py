@@ -32,3 +32,21 @@ def test_predict_and_evaluate_use_text_pairs(tmp_path):
     assert result["accuracy"] == float((expected.argmax(-1) == np.array(data.eval["label"])).mean())
     assert result["confusion_matrix"].sum() == 8 and "macro avg" in result["report"]
     assert [p["label"] for p in predict(model, tokenizer, ["the film is great"])][0] in ("0", "1")
+
+
+def test_decoder_predictions_do_not_depend_on_padding(tmp_path):
+    from transformers import LlamaConfig, LlamaForSequenceClassification
+
+    bert = demo.write_tiny_model(tmp_path / "bert")
+    tokenizer = AutoTokenizer.from_pretrained(bert)  # pads on the right, as most tokenizers do
+    torch.manual_seed(0)
+    LlamaForSequenceClassification(LlamaConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
+                                               num_attention_heads=4, num_key_value_heads=2, intermediate_size=64,
+                                               pad_token_id=tokenizer.pad_token_id)).save_pretrained(tmp_path / "llama")
+    model = peftkit.get_strategy("lora").apply(AutoModelForSequenceClassification.from_pretrained(tmp_path / "llama"))
+    peftkit.save(model, tmp_path / "saved", base_model=str(tmp_path / "llama"), tokenizer=tokenizer)
+    model, tokenizer = load_for_inference(tmp_path / "saved")
+    assert tokenizer.padding_side == "left"
+    alone = predict_logits(model, tokenizer, ["the film is great"])
+    batched = predict_logits(model, tokenizer, ["the film is great", "honestly , the plot felt dull and lifeless"])
+    np.testing.assert_allclose(batched[:1], alone, rtol=1e-4, atol=1e-5)
