@@ -27,6 +27,8 @@ def run_example(name: str, monkeypatch, *args: str) -> None:
 @pytest.mark.parametrize("example", ["trainer_script.py", "custom_loop.py"])
 @pytest.mark.parametrize("strategy", peftkit.list_strategies())
 def test_example_runs(example, strategy, assets, tmp_path, monkeypatch, capsys):
+    if strategy == "qlora":
+        pytest.skip("qlora needs a model loaded in 4-bit on a CUDA GPU")
     model, data = assets
     out = tmp_path / "artifact"
     extra = ["--output", str(out)] if example == "custom_loop.py" else ["--output", str(tmp_path)]

@@ -1,3 +1,3 @@
 """Built-in strategies. Importing this package registers them (one ``@register_strategy`` each)."""
 
-from . import full, head, gradual, lora, prefix, prompt, adapter, bitfit, ia3  # noqa: F401
+from . import full, head, gradual, lora, prefix, prompt, adapter, bitfit, ia3, qlora  # noqa: F401

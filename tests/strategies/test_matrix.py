@@ -39,6 +39,8 @@ NAMES = {
 NAMES["qwen2"] = NAMES["llama"]
 # strategies that may refuse an architecture, and the word their reason must contain
 EXPECTED_UNSUPPORTED = {("bitfit", "llama"): "bias"}
+# qlora needs a CUDA GPU with bitsandbytes and a model loaded in 4-bit: these tiny models are not
+EXPECTED_UNSUPPORTED.update({("qlora", arch): "bitsandbytes" for arch in CONFIGS})
 
 
 def _modules(model, arch, *roles):
