@@ -4,6 +4,7 @@ Layout of an output directory::
 
     comparison.json       the shared configuration of the comparison (refuses to mix configurations)
     runs/<run_id>.json    one record per finished run: run_info, train_info, meta_info
+    interrupted/<run_id>.json   a run stopped by Ctrl-C (status interrupted); the rerun redoes it
     report.md, results.csv, results.json, plot.png   rebuilt from runs/ at any time
 
 A record is written to a temporary file in the same directory and renamed into place, so a kill at
@@ -21,6 +22,7 @@ from typing import Any
 from .errors import PeftkitError
 
 RUNS = "runs"
+INTERRUPTED = "interrupted"  # runs stopped by Ctrl-C: notes, not results
 COMPARISON = "comparison.json"
 
 
@@ -81,7 +83,17 @@ class ResultStore:
         if path.exists():  # never overwrite a finished run
             raise PeftkitError(f"result {path} exists already")
         atomic_write_text(path, json.dumps(record, indent=2, default=str) + "\n")
+        (self.directory / INTERRUPTED / f"{run_id}.json").unlink(missing_ok=True)
         return path
+
+    def mark_interrupted(self, run_id: str, record: dict[str, Any]) -> Path:
+        """Note a run stopped by the user. Not a result: a rerun redoes the run and removes the note."""
+        path = self.directory / INTERRUPTED / f"{run_id}.json"
+        atomic_write_text(path, json.dumps(record, indent=2, default=str) + "\n")
+        return path
+
+    def interrupted(self) -> list[str]:
+        return sorted(p.stem for p in (self.directory / INTERRUPTED).glob("*.json") if not self.has(p.stem))
 
     def records(self) -> list[dict[str, Any]]:
         out = []

@@ -40,6 +40,8 @@ def outcome(config_dict: dict, progress=print_progress) -> dict:
         return {"status": "failed", "error": str(e)}
     except Exception as e:  # any other crash of this run becomes a failed row; the sweep goes on
         traceback.print_exc()
+        if "can't allocate memory" in str(e) or "out of memory" in str(e).lower():  # CPU allocator failures
+            return {"status": "failed", "error": f"out of memory: {str(e).strip().splitlines()[0][:200]}"}
         return {"status": "failed", "error": f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"}
 
 
