@@ -45,6 +45,12 @@ class ArchSpec:
     prefix_reason: str = ""
     notes: str = ""
 
+    @property
+    def readout(self) -> int:
+        """Position whose last hidden state the head reads: the first token (CLS) for encoders, the
+        last for decoders (peftkit pads decoders on the left, so the last position is the last token)."""
+        return -1 if self.causal else 0
+
     def role_regex(self, role: str) -> str:
         """Full-name regex (as peft's ``target_modules`` string form) for a role in every block."""
         return rf"{re.escape(self.layers)}\.\d+\.({getattr(self, role)})"
@@ -149,6 +155,11 @@ def model_label(model: nn.Module) -> str:
 
 def unsupported(strategy: str, model: nn.Module, reason: str) -> UnsupportedError:
     return UnsupportedError(strategy, model_label(model), reason)
+
+
+def body(model: nn.Module) -> nn.Module:
+    """The pretrained body (``model.bert``, ``model.model``...) under the task head."""
+    return unwrap(model).get_submodule(arch_for(model).body)
 
 
 def blocks(model: nn.Module) -> list[nn.Module]:

@@ -26,7 +26,6 @@ from .errors import PeftkitError
 
 METADATA_FILE = "peftkit.json"
 WEIGHTS_FILE = "peftkit_weights.safetensors"
-MERGEABLE = ("lora", "ia3", "full", "head", "gradual", "bitfit")
 
 
 def trained_state(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -120,18 +119,13 @@ def load(directory: str | Path, base_model: str | nn.Module | None = None) -> nn
 
 def merge(directory: str | Path, output: str | Path, base_model: str | None = None) -> Path:
     """Fold what was trained into a plain transformers model directory (AutoModelForSequenceClassification)."""
+    from .registry import get_strategy
+
     meta = read_metadata(directory)
     name = meta["strategy"]["name"]
-    if name not in MERGEABLE:
-        reasons = {
-            "adapter": "bottleneck adapters are non-linear modules added to the network: they cannot be folded "
-                       "into the existing weights",
-            "prefix": "prefixes are extra attention keys and values, not a change of weights",
-            "prompt": "soft prompts are extra input embeddings, not a change of weights",
-        }
-        raise PeftkitError(f"strategy '{name}' cannot be merged: "
-                           f"{reasons.get(name, 'it adds modules that have no place in the base model')}; "
-                           "use peftkit.load instead")
+    blocker = get_strategy(name, **meta["strategy"]["options"]).cannot_merge()
+    if blocker:
+        raise PeftkitError(f"strategy '{name}' cannot be merged: {blocker}; use peftkit.load instead")
     model = load(directory, base_model)
     if hasattr(model, "merge_and_unload"):
         model = model.merge_and_unload()

@@ -11,6 +11,7 @@ import click
 
 from . import __version__
 from .errors import PeftkitError, UnsupportedError
+from .recipes import PROFILES
 from .tables import FORMATS, render
 
 _DEBUG = False
@@ -154,9 +155,15 @@ def run_options(f):
               help="Per-strategy hyperparameter, e.g. --hp lora.learning_rate=1e-3 --hp prompt.epochs=10.")
 @click.option("--output", "-o", type=click.Path(file_okay=False), help="Results directory (default: peftkit-runs/<model>-<dataset>).")
 @click.option("--allow-mixed", is_flag=True, help="Add to an output directory that holds another configuration.")
+@click.option("--profile", type=click.Choice(sorted(PROFILES)), help="quick: a usable ranking in minutes (1000 training "
+              "and 500 evaluation examples, length 64); full (default): all the data.")
+@click.option("--search", type=click.Choice(["lr"]), help="lr: pick each strategy's learning rate from a small grid "
+              "around its default, scored on held-out training data (never the evaluation split).")
+@click.option("--search-grid", metavar="FACTORS", help="Factors of each default rate to try (default: 0.33,1,3).")
 @run_options
 @click.pass_context
-def compare_command(ctx, model, dataset, specs, recipe, seeds, hp, output, allow_mixed, trust_remote_code, **flags) -> None:
+def compare_command(ctx, model, dataset, specs, recipe, seeds, hp, output, allow_mixed, profile, search, search_grid,
+                    trust_remote_code, **flags) -> None:
     """Train strategies side by side on the same data and seeds; print and save the comparison."""
     from click.core import ParameterSource
     from rich.console import Console
@@ -172,7 +179,11 @@ def compare_command(ctx, model, dataset, specs, recipe, seeds, hp, output, allow
         return ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE
 
     console = Console()
-    settings: dict = load_recipe(recipe) if recipe else {}
+    recipe_settings: dict = load_recipe(recipe) if recipe else {}
+    profile = profile or recipe_settings.pop("profile", None) or "full"
+    search = search or recipe_settings.pop("search", None)
+    search_grid = search_grid or recipe_settings.pop("search_grid", None)
+    settings: dict = {**PROFILES[profile], **recipe_settings}  # flags > recipe > profile > defaults
     for name, value in flags.items():  # run_options: named like the RunConfig fields and recipe keys
         if value is not None and (given(name) or name not in settings):
             settings[name] = value
@@ -211,7 +222,16 @@ def compare_command(ctx, model, dataset, specs, recipe, seeds, hp, output, allow
         model, dataset, notes = demo.prepare(Path(output))
         base = replace(base, model=model, dataset=dataset)
     output = output or recipe_output or f"peftkit-runs/{_slug(model)}-{_slug(dataset)}"
-    comparison = Comparison(base=base, strategies=strategies, seeds=seed_list, output=Path(output), notes=notes)
+    if profile != "full":
+        notes.append(f"profile {profile}: " + ", ".join(f"{k.replace('_', '-')} {v}" for k, v in PROFILES[profile].items())
+                     + " (flags override); use it to rank, not to report final numbers")
+    from .search import parse_grid
+
+    grid = parse_grid(search_grid) if search else None
+    if search_grid and not search:
+        raise PeftkitError("--search-grid needs --search lr")
+    comparison = Comparison(base=base, strategies=strategies, seeds=seed_list, output=Path(output), notes=notes,
+                            search_grid=grid)
     rows = run_comparison(comparison, console, allow_mixed=allow_mixed)
     if distributed_world()[1] == 0:
         _print_summary(console, rows, Path(output), notes)

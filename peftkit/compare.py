@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from .data import TRAIN_HOLDOUT
 from .errors import OptionError
 from .meta import meta_info
 from .registry import core_strategies, list_strategies, strategy_from_spec
@@ -50,6 +51,10 @@ class Comparison:
     seeds: list[int]
     output: Path
     notes: list[str] = field(default_factory=list)
+    search_grid: tuple[float, ...] | None = None  # --search lr: factors of each default rate
+
+    def by_spec(self) -> dict[str, StrategyRun]:
+        return {s.spec: s for s in self.strategies}
 
     def runs(self) -> list[RunConfig]:
         """Every (strategy, seed) run, strategies in order, seeds inside."""
@@ -57,7 +62,10 @@ class Comparison:
                 for s in self.strategies for seed in self.seeds]
 
     def shared(self) -> dict[str, Any]:
-        return {k: getattr(self.base, k) for k in SHARED_KEYS}
+        shared = {k: getattr(self.base, k) for k in SHARED_KEYS}
+        if self.search_grid:  # searched and default rates must not mix in one table
+            shared["lr_search_grid"] = list(self.search_grid)
+        return shared
 
 
 def default_strategies() -> list[StrategyRun]:
@@ -125,44 +133,79 @@ def rows_from_store(store: ResultStore) -> list[dict]:
 def write_all_reports(store: ResultStore, title: str, notes: list[str]):
     from .report import write_reports
 
+    from .search import notes_from
+
     records = store.records()
     meta = records[-1]["meta_info"] if records else meta_info()
-    return write_reports(rows_from_store(store), store.directory, title=title, notes=notes, meta=meta)
+    return write_reports(rows_from_store(store), store.directory, title=title,
+                         notes=[*notes, *notes_from(store.directory)], meta=meta)
 
 
 def run_comparison(comparison: Comparison, console, *, allow_mixed: bool = False) -> list[dict]:
-    """Run what is not in the store yet, then rebuild the reports. Returns the report rows."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    """Run what is not in the store yet (after the learning-rate search, if asked), then rebuild the
+    reports. Returns the report rows."""
+    from . import search
 
     world, rank = distributed_world()
     if rank != 0:  # under a launcher every process trains each run; only the first one reports and writes
         console = type(console)(quiet=True)
     store = ResultStore(comparison.output)
     store.prepare(comparison.shared(), allow_mixed=allow_mixed)
-    runs = comparison.runs()
-    todo = [(i, c) for i, c in enumerate(runs) if not store.has(c.run_id())]
-    done = len(runs) - len(todo)
     for note in comparison.notes:
         console.print(f"[yellow]note:[/] {note}")
+    if comparison.search_grid:
+        search_store = ResultStore(comparison.output / search.SEARCH_DIR)
+        search_store.prepare(comparison.shared(), allow_mixed=allow_mixed)
+        plans = search.plan(comparison.base, comparison.strategies, comparison.seeds[0], comparison.search_grid)
+        console.print(f"learning-rate search: {sum(len(p.configs) for p in plans)} runs on held-out training data")
+        execute(search_store, [c for p in plans for c in p.configs], console, world, rank, "search runs")
+        results = {r["run_info"]["run_id"]: r for r in search_store.records()}
+        runs_by_spec = comparison.by_spec()
+        for p in plans:
+            best, _ = search.choose(p, results)
+            if best is not None:
+                runs_by_spec[p.spec].overrides["learning_rate"] = best
+                console.print(f"  {p.spec}: learning rate {best:g}")
+    execute(store, comparison.runs(), console, world, rank, "all runs")
+    return rows_from_store(store)
+
+
+def execute(store: ResultStore, runs: list[RunConfig], console, world: int, rank: int, title: str) -> None:
+    """Run every config of ``runs`` that the store lacks, one worker process each, writing records."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    todo = [(i, c) for i, c in enumerate(runs) if not store.has(c.run_id())]
+    done = len(runs) - len(todo)
     if not todo:
-        console.print(f"nothing to do: all {len(runs)} runs are already in {store.runs_dir}")
-    elif done:
-        console.print(f"resuming: skipping {done} finished run(s), {len(todo)} to go")
+        console.print(f"nothing to do: all {len(runs)} {title.split()[-1]} are already in {store.runs_dir}")
+    elif done or store.interrupted():
+        redo = len(store.interrupted())
+        console.print(f"resuming: skipping {done} finished run(s), {len(todo)} to go"
+                      + (f" ({redo} interrupted, redone from the start)" if redo else ""))
 
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
     with Progress(*columns, console=console, transient=False) as progress:
-        overall = progress.add_task("all runs", total=len(runs), completed=done)
+        overall = progress.add_task(title, total=len(runs), completed=done)
         for order, config in todo:
-            label = f"{config.strategy} (seed {config.seed})"
+            label = f"{config.strategy} (seed {config.seed}" + (
+                f", lr {config.learning_rate:g})" if config.eval_split == TRAIN_HOLDOUT else ")")
             task = progress.add_task(f"  {label}", total=None)
 
             def on_progress(step: int, total: int, task=task) -> None:
                 progress.update(task, completed=step, total=total)
 
-            if world > 1:  # the processes of `accelerate launch` / torchrun train this run together
-                info = outcome(config.to_dict(), on_progress)
-            else:
-                info = run_worker(config, store.directory / "logs" / f"{config.run_id()}.log", on_progress)
+            try:
+                if world > 1:  # the processes of `accelerate launch` / torchrun train this run together
+                    info = outcome(config.to_dict(), on_progress)
+                else:
+                    info = run_worker(config, store.directory / "logs" / f"{config.run_id()}.log", on_progress)
+            except KeyboardInterrupt:  # Ctrl-C: the worker is gone; say which run stopped, keep runs/ valid
+                if rank == 0:
+                    path = store.mark_interrupted(config.run_id(), record_for(
+                        config, {"status": "interrupted", "error": "stopped by the user (Ctrl-C)"}, order))
+                    progress.console.print(f"[red]interrupted[/] {label}: marked in {path}; "
+                                           "rerun the same command to resume")
+                raise
             if rank == 0:
                 store.write(config.run_id(), record_for(config, info, order))
             progress.remove_task(task)
@@ -171,4 +214,3 @@ def run_comparison(comparison: Comparison, console, *, allow_mixed: bool = False
             accuracy = f" accuracy {info['eval_accuracy']:.4f}" if status == "ok" else f": {info.get('error')}"
             progress.console.print(f"[{colour}]{status}[/] {label}{accuracy}")
             progress.advance(overall)
-    return rows_from_store(store)

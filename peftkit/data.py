@@ -344,6 +344,9 @@ def _build(split_name: str, split: datasets.Dataset, text: str, pair: str | None
 
 # -- choosing and cutting splits ------------------------------------------------------------------
 
+TRAIN_HOLDOUT = "train-holdout"  # eval_split for searches: a share of the data the final run trains on
+
+
 def _choose_eval_split(splits: dict[str, datasets.Dataset], eval_split: str | None,
                        label: str) -> tuple[str | None, str]:
     """(the split to evaluate on, or None to hold out part of train; why nothing was usable)."""
@@ -436,7 +439,8 @@ def load_text_classification(dataset: str, *, text_column: str | None = None, te
         raise PeftkitError(f"the train split has a single class ({names[min(present)]}) in '{label}'; "
                            "classification needs at least two: check the data or --label-column")
 
-    chosen, why = _choose_eval_split(splits, eval_split, label)
+    holdout = eval_split == TRAIN_HOLDOUT
+    chosen, why = _choose_eval_split(splits, None if holdout else eval_split, label)
     if chosen == "train":
         evaluation = train
         notes.append("evaluating on the train split itself (--eval-split train): scores will be optimistic")
@@ -449,6 +453,11 @@ def load_text_classification(dataset: str, *, text_column: str | None = None, te
         chosen = f"train (stratified {share} held out, seed {seed})"
         notes.append(f"{why}: held out {share} of train ({len(held)} rows), stratified, seed {seed}")
 
+    if holdout:  # hyperparameter search: score on the training data's own held-out share, never on `chosen`
+        kept, held = _hold_out(np.asarray(_values(train, "label")), validation_fraction, seed)
+        train, evaluation = train.select(kept), train.select(held)
+        chosen = (f"held out from the training data (stratified {validation_fraction * 100:g}%, seed {seed}); "
+                  f"the evaluation split ({chosen or 'held out'}) is not used")
     train = _subsample(train, max_train_samples, seed, "max_train_samples", notes)
     evaluation = _subsample(evaluation, max_eval_samples, seed, "max_eval_samples", notes)
     return TextClassificationData(train=train, eval=evaluation, label_names=names, text_column=text,

@@ -41,6 +41,14 @@ SCHEMA: dict[str, tuple[tuple[type, ...], str]] = {
     "eval_split": ((str,), "split name"),
     "precision": ((str,), "auto, fp32, bf16 or fp16"),
     "output": ((str,), "output directory"),
+    "profile": ((str,), "full or quick"),
+    "search": ((str,), "lr"),
+    "search_grid": ((list,), "list of factors of each default learning rate"),
+}
+# Named settings for `compare --profile`; a recipe or flags override them.
+PROFILES: dict[str, dict[str, Any]] = {
+    "full": {},
+    "quick": {"max_train_samples": 1000, "max_eval_samples": 500, "max_length": 64},
 }
 STRATEGY_KEYS = ("spec", "learning_rate", "epochs", "warmup", "weight_decay", "batch_size")
 
@@ -77,6 +85,12 @@ def load_recipe(path: str | Path) -> dict[str, Any]:
         for s in seeds:
             _check_type(f"recipe {path}", "seeds", s, (int,), "a list of ints")
         recipe["seeds"] = seeds
+    for key, choices in (("profile", tuple(PROFILES)), ("search", ("lr",)), ("precision", ("auto", "fp32", "bf16", "fp16"))):
+        if key in recipe and recipe[key] not in choices:
+            raise PeftkitError(f"recipe {path}: '{key}' must be one of {', '.join(choices)}, got {recipe[key]!r}")
+    if "search_grid" in recipe:
+        for factor in recipe["search_grid"]:
+            _check_type(f"recipe {path}", "search_grid", factor, (int, float), "a list of positive numbers")
     if "strategies" in recipe:
         recipe["strategies"] = [_strategy_entry(path, i, e) for i, e in enumerate(recipe["strategies"])]
     return recipe

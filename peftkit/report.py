@@ -17,7 +17,7 @@ METRICS = [
     "trainable_params", "total_params", "trainable_percent", "head_params", "peak_memory_bytes",
     "model_memory_bytes", "train_seconds", "train_samples_per_second", "train_tokens_per_second",
     "eval_accuracy", "eval_f1_macro", "eval_precision_macro", "eval_recall_macro", "eval_loss",
-    "checkpoint_bytes", "learning_rate", "epochs",
+    "checkpoint_bytes", "learning_rate", "epochs", "gradient_bytes", "optimizer_state_bytes",
 ]
 
 
@@ -115,6 +115,10 @@ def summary_table(summary: Sequence[dict]) -> tuple[list[dict], list[tuple[str, 
             "trainable": None if s["trainable_params_mean"] is None else int(s["trainable_params_mean"]),
             "percent": "" if s["trainable_percent_mean"] is None else f"{s['trainable_percent_mean']:.3g}%",
             "memory": human_bytes(s["peak_memory_bytes_mean"]),
+            # what training adds on top of the weights; frozen parameters contribute nothing here
+            "state": human_bytes(None if s["gradient_bytes_mean"] is None else
+                                 s["gradient_bytes_mean"] + (s["optimizer_state_bytes_mean"] or 0)),
+            "lr": "" if s["learning_rate_mean"] is None else f"{s['learning_rate_mean']:.2g}",
             "seconds": "" if s["train_seconds_mean"] is None else f"{s['train_seconds_mean']:.1f}",
             "samples": "" if s["train_samples_per_second_mean"] is None else f"{s['train_samples_per_second_mean']:.1f}",
             "accuracy": _pm(s["eval_accuracy_mean"], s["eval_accuracy_std"], s["n_ok"]),
@@ -122,7 +126,7 @@ def summary_table(summary: Sequence[dict]) -> tuple[list[dict], list[tuple[str, 
             "checkpoint": human_bytes(s["checkpoint_bytes_mean"]),
         })
     columns = [("strategy", "strategy"), ("status", "status"), ("trainable", "params"),
-               ("percent", "%"), ("memory", "memory"), ("seconds", "time s"),
+               ("percent", "%"), ("memory", "memory"), ("state", "grads+optim"), ("lr", "lr"), ("seconds", "time s"),
                ("samples", "samples/s"), ("accuracy", "accuracy"), ("f1", "F1"), ("checkpoint", "saved")]
     return rows, columns
 
@@ -184,8 +188,9 @@ def markdown(rows: Sequence[dict], summary: Sequence[dict], title: str, notes: S
     if memory_kind:
         parts.append(f"- peak memory: {memory_kind} ({MEMORY_KINDS.get(memory_kind, memory_kind)})")
     parts += ["- mean ± std over seeds (one seed: no ±); * marks the Pareto front of accuracy against trainable "
-              "parameters; params: trainable parameters at the end of training; saved: size of what the strategy "
-              "must save", "",
+              "parameters; params: trainable parameters at the end of training; grads+optim: gradient and "
+              "optimizer-state memory measured at the end of training (frozen parameters have neither); "
+              "lr: the learning rate used; saved: size of what the strategy must save", "",
               to_markdown(display, columns), overlap_line(summary), "", "## Runs", "",
               to_markdown(_run_display(rows), RUN_COLUMNS), "![accuracy against cost](plot.png)", ""]
     return "\n".join(parts)

@@ -6,6 +6,7 @@ is the run's own and a crash only loses that run.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -22,6 +23,7 @@ import torch
 
 from . import architectures as arch
 from .errors import OptionError, PeftkitError
+from .feature_cache import FeatureCache
 from .params import count_parameters
 from .registry import strategy_from_spec
 
@@ -102,6 +104,20 @@ def model_bytes(model: torch.nn.Module) -> int:
     return sum(t.numel() * t.element_size() for t in tensors.values())
 
 
+def training_state_bytes(model: torch.nn.Module, optimizer) -> dict[str, int]:
+    """Gradient and optimizer-state memory of the run, measured: frozen parameters have neither."""
+    gradients = sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad)
+    inner = getattr(optimizer, "optimizer", optimizer)
+    state = {id(t): t for s in inner.state.values() for t in s.values() if torch.is_tensor(t)}
+    return {"gradient_bytes": int(gradients),
+            "optimizer_state_bytes": int(sum(t.numel() * t.element_size() for t in state.values()))}
+
+
+def _sorted_by_length(dataset):
+    lengths = [len(ids) for ids in dataset["input_ids"]]
+    return dataset.select(sorted(range(len(lengths)), key=lengths.__getitem__))
+
+
 def classification_metrics(logits: np.ndarray, labels: np.ndarray) -> dict[str, float]:
     from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 
@@ -152,18 +168,22 @@ def _callbacks(progress: Callable[[int, int], None] | None):
 
 # -- the run -----------------------------------------------------------------------------------------
 
-def load_model_and_tokenizer(config: RunConfig, num_labels: int, label_names: list[str]):
+def load_model_and_tokenizer(config: RunConfig, num_labels: int, label_names: list[str], strategy=None):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from .modeling import load_config, prepare_tokenizer, resolve_model
 
     path = resolve_model(config.model)
-    arch.arch_for_config(load_config(path, trust_remote_code=config.trust_remote_code))  # clear error if unsupported
+    model_config = load_config(path, trust_remote_code=config.trust_remote_code)
+    arch.arch_for_config(model_config)  # clear error if unsupported
+    # a strategy may need the weights loaded its own way (qlora: in 4-bit)
+    load_kwargs = getattr(strategy, "from_pretrained_kwargs", lambda _config: {})(model_config)
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=config.trust_remote_code)
         model = AutoModelForSequenceClassification.from_pretrained(
             path, num_labels=num_labels, id2label=dict(enumerate(label_names)),
-            label2id={n: i for i, n in enumerate(label_names)}, trust_remote_code=config.trust_remote_code)
+            label2id={n: i for i, n in enumerate(label_names)}, trust_remote_code=config.trust_remote_code,
+            **load_kwargs)
     except OSError as e:
         raise PeftkitError(f"cannot load model '{config.model}': {str(e).strip().splitlines()[0]}") from None
     return model, prepare_tokenizer(tokenizer, model)
@@ -186,10 +206,17 @@ def train_and_evaluate(config: RunConfig, work_dir: str | Path,
         config.dataset, text_column=config.text_column, text_pair_column=config.text_pair_column,
         label_column=config.label_column, eval_split=config.eval_split, seed=config.seed,
         max_train_samples=config.max_train_samples, max_eval_samples=config.max_eval_samples)
-    model, tokenizer = load_model_and_tokenizer(config, data.num_labels, data.label_names)
+    model, tokenizer = load_model_and_tokenizer(config, data.num_labels, data.label_names, strategy)
     loaded_model_bytes = model_bytes(model)
     model = strategy.apply(model)  # may raise UnsupportedError: the caller records it
     train_set, eval_set = tokenize(data, tokenizer, config.max_length)
+    eval_set = _sorted_by_length(eval_set)  # less padding; metrics do not depend on the order
+    collator = DataCollatorWithPadding(tokenizer)
+    cache = None
+    if getattr(strategy, "uses_feature_cache", lambda: False)():
+        start = time.perf_counter()
+        cache = FeatureCache.build(model, train_set, collator, batch_size=max(64, config.batch_size))
+        cache_seconds = time.perf_counter() - start
 
     args = TrainingArguments(
         output_dir=str(Path(work_dir) / "trainer"), num_train_epochs=config.epochs,
@@ -198,18 +225,22 @@ def train_and_evaluate(config: RunConfig, work_dir: str | Path,
         seed=config.seed, data_seed=config.seed, eval_strategy="no", save_strategy="no", logging_steps=10,
         logging_nan_inf_filter=False,  # a NaN loss must show, so that the run stops as diverged
         report_to=[], disable_tqdm=True, use_cpu=not torch.cuda.is_available(), dataloader_num_workers=0,
+        # batches of similar lengths (shuffled, seeded): far less padding on real text
+        train_sampling_strategy="random" if cache is not None else "group_by_length",
         **_precision_flags(config.precision))
-    trainer = Trainer(model=model, args=args, train_dataset=train_set, data_collator=DataCollatorWithPadding(tokenizer),
-                      callbacks=[*strategy.callbacks(), *_callbacks(progress)])
+    trainer = Trainer(model=model, args=args, train_dataset=cache.dataset(train_set["labels"]) if cache else train_set,
+                      data_collator=collator, callbacks=[*strategy.callbacks(), *_callbacks(progress)])
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
-    train_output = trainer.train()
-    train_seconds = time.perf_counter() - start
+    with cache.serving() if cache is not None else contextlib.nullcontext():
+        train_output = trainer.train()
+    train_seconds = time.perf_counter() - start + (cache_seconds if cache is not None else 0.0)
     if not math.isfinite(train_output.training_loss):
         raise Diverged(f"training loss is {train_output.training_loss}")
     peak_bytes, memory_kind = peak_memory()
     counts = count_parameters(model)  # after training: gradual unfreezing has grown the trainable set
+    training_state = training_state_bytes(model, trainer.optimizer)
 
     prediction = trainer.predict(eval_set)
     metrics = classification_metrics(prediction.predictions, prediction.label_ids)
@@ -223,6 +254,8 @@ def train_and_evaluate(config: RunConfig, work_dir: str | Path,
         "trainable_percent": counts.percent, "head_params": counts.head_trainable,
         "params_breakdown": counts.breakdown,
         "peak_memory_bytes": peak_bytes, "memory_kind": memory_kind, "model_memory_bytes": loaded_model_bytes,
+        **training_state,
+        "feature_cache": None if cache is None else {"examples": len(cache), "seconds": cache_seconds},
         "train_seconds": train_seconds, "train_steps": train_output.global_step,
         "train_samples_per_second": len(train_set) * config.epochs / train_seconds,
         "train_tokens_per_second": train_tokens * config.epochs / train_seconds,

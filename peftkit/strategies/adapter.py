@@ -67,7 +67,8 @@ class AdapterOptions(StrategyOptions):
 class AdapterStrategy(Strategy):
     name = "adapter"
     description = "Bottleneck adapters (Houlsby or Pfeiffer) after attention / feed-forward; the model stays frozen."
-    defaults = TrainDefaults(5e-4, source="Houlsby et al., 2019 grid 3e-5..3e-3; AdapterHub recommends 1e-4 for large and up to 1e-3 for small data")
+    merge_blocker = "bottleneck adapters are non-linear modules added to the network: they cannot be folded into the existing weights"
+    defaults = TrainDefaults(1e-3, source="Houlsby et al., 2019 grid 3e-5..3e-3; AdapterHub: 1e-4 for large data, up to 1e-3 for small data and few epochs")
     Options = AdapterOptions
     core = True
 

@@ -46,6 +46,8 @@ class Strategy:
     core: ClassVar[bool] = False  # one of the strategies `compare` runs by default
     peft_backed: ClassVar[bool] = False
     defaults: ClassVar[TrainDefaults] = TrainDefaults(1e-4, source="generic")
+    # why `peftkit merge` cannot fold this strategy into a plain transformers model (None: it can)
+    merge_blocker: ClassVar[str | None] = "it adds modules that have no place in the base model"
 
     def __init__(self, options: StrategyOptions | None = None):
         self.options = options if options is not None else self.Options.build(self.name)
@@ -73,6 +75,9 @@ class Strategy:
 
     def on_train_step(self, model: nn.Module, *, epoch: float, global_step: int) -> None:
         """Called by a loop before each optimizer step; Trainer users get this via callbacks()."""
+
+    def cannot_merge(self) -> str | None:
+        return self.merge_blocker
 
     # -- description ------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

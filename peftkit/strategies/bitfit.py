@@ -9,6 +9,7 @@ from .base import Strategy, TrainDefaults, freeze, unfreeze_head
 class BitFitStrategy(Strategy):
     name = "bitfit"
     description = "BitFit: train only the bias terms of the pretrained body, plus the task head."
+    merge_blocker = None
     defaults = TrainDefaults(1e-3, source="BitFit paper (Ben Zaken et al., 2022): 1e-4..1e-3")
 
     def apply(self, model):

@@ -8,7 +8,8 @@ from .base import Strategy, TrainDefaults
 class FullStrategy(Strategy):
     name = "full"
     description = "Full fine-tuning: every parameter of the model trains."
-    defaults = TrainDefaults(2e-5, source="BERT paper (Devlin et al., 2019) grid 2e-5..5e-5; the transformers text-classification tutorial")
+    merge_blocker = None
+    defaults = TrainDefaults(5e-5, source="BERT paper (Devlin et al., 2019) grid 2e-5..5e-5, top end for a small 3-epoch budget; the TrainingArguments default")
     core = True
 
     def apply(self, model):

@@ -2,8 +2,13 @@
 
 Training starts with only the task head. Every ``unfreeze_every`` epochs (or steps), one more
 transformer block is unfrozen from the top; after the bottom block, the embeddings, until everything
-trains. With ``lr_decay`` < 1, each group below the top block gets its upper neighbour's learning
-rate times ``lr_decay`` (ULMFiT divides by 2.6 per layer, i.e. lr_decay = 1/2.6).
+trains. Each group below the top block gets its upper neighbour's learning rate times ``lr_decay``
+(ULMFiT divides by 2.6 per layer, the default). By default the unfreezing is spread over the first
+epoch (see ``GradualStrategy.interval``).
+
+Under DDP (``accelerate launch``) the model stays fully trainable until the Trainer has wrapped it,
+so that DDP knows every parameter; layers that are still frozen then simply have no gradient (the
+Trainer's default ``find_unused_parameters=True`` for DDP handles that).
 
 Optimizers only update parameters they were given. A Trainer builds its optimizer once, from the
 parameters that require grad at that moment, so the callback puts *every* parameter of the model in
@@ -14,6 +19,7 @@ gradient, so AdamW neither updates them nor keeps state for them until they are 
 from __future__ import annotations
 
 import math
+import os
 import warnings
 from dataclasses import dataclass
 from typing import Literal
@@ -22,7 +28,7 @@ from torch import nn
 from transformers import TrainerCallback
 
 from .. import architectures as arch
-from ..errors import PeftkitError
+from ..errors import OptionError, PeftkitError
 from ..options import StrategyOptions, option
 from ..registry import register_strategy
 from .base import Strategy, TrainDefaults, is_no_decay
@@ -30,20 +36,31 @@ from .base import Strategy, TrainDefaults, is_no_decay
 
 @dataclass
 class GradualOptions(StrategyOptions):
-    unfreeze_every: int = option(1, "unfreeze one more block after this many epochs (or steps)")
+    unfreeze_every: float | None = option(
+        None, "unfreeze one more group after this many epochs (or steps); default: spread over the first epoch")
     unit: Literal["epoch", "step"] = option("epoch", "what unfreeze_every counts")
-    lr_decay: float = option(1.0, "learning-rate factor per block going down (1 = same rate everywhere; ULMFiT: 0.385)")
+    lr_decay: float = option(1 / 2.6, "learning-rate factor per group going down (ULMFiT: 1/2.6; 1 = same rate everywhere)")
 
     def validate(self):
         self.positive("unfreeze_every")
         self.in_range("lr_decay", 0.0, 1.0, low_open=True)
+        if self.unfreeze_every is None and self.unit == "step":
+            raise OptionError("gradual: unit=step needs unfreeze_every, e.g. gradual:unit=step,unfreeze_every=100")
+
+
+def launched_distributed() -> bool:
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
 @register_strategy
 class GradualStrategy(Strategy):
     name = "gradual"
-    description = "Gradual unfreezing (ULMFiT): start with the head, unfreeze one block from the top every N epochs."
-    defaults = TrainDefaults(1e-4, source="ULMFiT (Howard & Ruder, 2018) trains the top group at a higher rate than full fine-tuning; 1e-4 is the usual BERT-scale choice")
+    description = "Gradual unfreezing (ULMFiT): start with the head, unfreeze one group from the top at a time, lower layers at lower rates."
+    merge_blocker = None
+    defaults = TrainDefaults(
+        1e-4, warmup=0.1,
+        source="ULMFiT (Howard & Ruder, 2018): top-down unfreezing, each lower group at 1/2.6 of the rate above, "
+               "short warm-up then linear decay (slanted triangular); 1e-4 for the top group at BERT scale")
     Options = GradualOptions
     core = True
 
@@ -56,9 +73,17 @@ class GradualStrategy(Strategy):
     def num_stages(self, model: nn.Module) -> int:
         return max(self.depths(model).values()) + 1
 
-    def stage_at(self, *, epoch: float, global_step: int) -> int:
-        counter = math.floor(epoch + 1e-6) if self.options.unit == "epoch" else global_step
-        return int(counter // self.options.unfreeze_every)
+    def interval(self, model: nn.Module) -> float:
+        """Epochs (or steps) between two unfreezings. ULMFiT unfreezes one group per epoch, which
+        needs as many epochs as groups; by default peftkit keeps its order and spreads the
+        unfreezing over the first epoch, so that a few-epoch budget trains every layer."""
+        if self.options.unfreeze_every is not None:
+            return self.options.unfreeze_every
+        return 1.0 / max(self.num_stages(model) - 1, 1)
+
+    def stage_at(self, model: nn.Module, *, epoch: float, global_step: int) -> int:
+        counter = epoch if self.options.unit == "epoch" else global_step
+        return int(math.floor(counter / self.interval(model) + 1e-6))
 
     def set_stage(self, model: nn.Module, stage: int) -> None:
         """Stage 0: head only; stage k: head and the k top-most groups."""
@@ -68,11 +93,15 @@ class GradualStrategy(Strategy):
         model.peftkit_stage = stage
 
     def apply(self, model):
-        self.set_stage(model, 0)
+        # Under a distributed launcher, DDP registers only the parameters that require grad when it
+        # wraps the model: everything stays trainable until training starts (the callback, or the
+        # first on_train_step of a loop, then freezes what must wait).
+        if not launched_distributed():
+            self.set_stage(model, 0)
         return self._mark(model)
 
     def on_train_step(self, model, *, epoch: float, global_step: int) -> None:
-        stage = self.stage_at(epoch=epoch, global_step=global_step)
+        stage = self.stage_at(model, epoch=epoch, global_step=global_step)
         if stage != getattr(model, "peftkit_stage", None):
             self.set_stage(model, stage)
 
@@ -127,13 +156,11 @@ class GradualUnfreezingCallback(TrainerCallback):
         self.strategy = strategy
 
     def on_train_begin(self, args, state, control, model=None, optimizer=None, lr_scheduler=None, **kwargs):
-        if args.world_size > 1:
-            raise PeftkitError(
-                "gradual unfreezing does not run under multi-process data parallelism yet: DDP synchronises only "
-                "the parameters that train when it starts, so layers unfrozen later would drift apart between "
-                "processes; run gradual in one process")
+        if args.world_size > 1 and args.ddp_find_unused_parameters is False:
+            raise PeftkitError("gradual unfreezing under DDP needs ddp_find_unused_parameters=True (the default): "
+                               "frozen layers have no gradient until they are unfrozen")
         self.strategy.install_in_optimizer(model, optimizer, lr_scheduler, weight_decay=args.weight_decay)
-        self.strategy.set_stage(model, self.strategy.stage_at(epoch=state.epoch or 0, global_step=state.global_step))
+        self.strategy.on_train_step(model, epoch=state.epoch or 0, global_step=state.global_step)
 
     def on_step_begin(self, args, state, control, model=None, **kwargs):
         self.strategy.on_train_step(model, epoch=state.epoch or 0, global_step=state.global_step)

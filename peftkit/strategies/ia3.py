@@ -25,6 +25,7 @@ class IA3Options(StrategyOptions):
 class IA3Strategy(Strategy):
     name = "ia3"
     description = "IA3: learned vectors rescaling keys, values and feed-forward activations (via peft)."
+    merge_blocker = None
     defaults = TrainDefaults(3e-3, source="IA3 / T-Few paper (Liu et al., 2022): 3e-3")
     Options = IA3Options
     peft_backed = True

@@ -32,7 +32,8 @@ class LoraOptions(StrategyOptions):
 class LoraStrategy(Strategy):
     name = "lora"
     description = "LoRA: low-rank updates on the attention query and value projections (via peft)."
-    defaults = TrainDefaults(5e-4, source="LoRA paper (Hu et al., 2021), RoBERTa-base GLUE: 4e-4..5e-4")
+    merge_blocker = None
+    defaults = TrainDefaults(1e-3, source="LoRA paper (Hu et al., 2021): 4e-4..5e-4 over 30-80 epochs on GLUE; doubled for a 3-epoch budget")
     Options = LoraOptions
     core = True
     peft_backed = True

@@ -32,6 +32,7 @@ class PromptOptions(StrategyOptions):
 class PromptStrategy(Strategy):
     name = "prompt"
     description = "Prompt tuning: trainable soft-prompt embeddings before the input; the model stays frozen (via peft)."
+    merge_blocker = "soft prompts are extra input embeddings, not a change of weights"
     defaults = TrainDefaults(3e-2, source="peft prompt-tuning examples use 3e-2 with AdamW (Lester et al., 2021 use 0.3 with Adafactor)")
     Options = PromptOptions
     core = True

@@ -32,7 +32,8 @@ class PrefixOptions(StrategyOptions):
 class PrefixStrategy(Strategy):
     name = "prefix"
     description = "Prefix tuning: trainable key/value prefixes in every attention layer; the model stays frozen."
-    defaults = TrainDefaults(5e-3, source="P-tuning v2 (Liu et al., 2022): 5e-3..1e-2 for prefixes on encoders")
+    merge_blocker = "prefixes are extra attention keys and values, not a change of weights"
+    defaults = TrainDefaults(1e-2, source="P-tuning v2 (Liu et al., 2022): 5e-3..1e-2 for prefixes on encoders; the top end for a 3-epoch budget")
     Options = PrefixOptions
     core = True
     peft_backed = True

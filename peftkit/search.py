@@ -1,0 +1,109 @@
+"""``compare --search lr``: a small learning-rate grid per strategy, scored on held-out training data.
+
+Each strategy's default rate is multiplied by the grid's factors (``1/3, 1, 3`` by default). Every
+candidate trains with the first seed on 90% of the training data and is scored on the other 10%
+(stratified; ``data.TRAIN_HOLDOUT``), never on the evaluation split that the final table reports.
+The best rate by held-out accuracy (then lower held-out loss, then the rate nearer the default) is the
+rate of that strategy's real runs. A strategy whose rate the user set (``--learning-rate``, ``--hp``,
+a recipe) is not searched.
+
+Search runs are ordinary runs in their own store, ``<output>/search/``: resumable, never
+overwritten, and the source of the report's "learning rate" notes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from .data import TRAIN_HOLDOUT
+from .errors import OptionError
+from .registry import strategy_from_spec
+from .store import ResultStore
+from .training import RunConfig
+
+SEARCH_DIR = "search"
+DEFAULT_GRID = (1 / 3, 1.0, 3.0)
+SEARCHABLE = ("lr",)
+
+
+def parse_grid(text: str | list | tuple | None) -> tuple[float, ...]:
+    if text is None:
+        return DEFAULT_GRID
+    items = text.split(",") if isinstance(text, str) else list(text)
+    try:
+        grid = tuple(float(x) for x in items if str(x).strip())
+    except ValueError:
+        raise OptionError(f"search grid must be comma-separated factors, e.g. 0.33,1,3; got {text!r}") from None
+    if not grid or any(not (f > 0 and math.isfinite(f)) for f in grid):
+        raise OptionError(f"search grid factors must be positive numbers, got {text!r}")
+    return grid
+
+
+def round_rate(lr: float) -> float:
+    return float(f"{lr:.2g}")
+
+
+def candidates(default_lr: float, grid: tuple[float, ...]) -> list[float]:
+    return sorted({round_rate(default_lr * f) for f in grid})
+
+
+@dataclass
+class SearchPlan:
+    spec: str
+    default_lr: float
+    configs: list[RunConfig]
+
+
+def plan(base: RunConfig, strategies, seed: int, grid: tuple[float, ...]) -> list[SearchPlan]:
+    plans = []
+    for run in strategies:
+        if "learning_rate" in run.overrides:
+            continue
+        default = strategy_from_spec(run.spec).defaults.learning_rate
+        configs = [replace(base, strategy=run.spec, seed=seed, eval_split=TRAIN_HOLDOUT,
+                           **{**run.overrides, "learning_rate": lr}) for lr in candidates(default, grid)]
+        plans.append(SearchPlan(run.spec, default, configs))
+    return plans
+
+
+def _score(info: dict[str, Any]) -> tuple:
+    return (info.get("eval_accuracy", -1.0), -(info.get("eval_loss") or math.inf))
+
+
+def choose(plan_: SearchPlan, results: dict[str, dict[str, Any]]) -> tuple[float | None, dict[float, dict]]:
+    """(the chosen rate or None if no candidate finished, {rate: train_info})."""
+    by_rate = {c.learning_rate: results[c.run_id()]["train_info"] for c in plan_.configs if c.run_id() in results}
+    ok = {lr: info for lr, info in by_rate.items() if info.get("status") == "ok"}
+    if not ok:
+        return None, by_rate
+    best = max(ok, key=lambda lr: (*_score(ok[lr]), -abs(math.log(lr / plan_.default_lr))))
+    return best, by_rate
+
+
+def notes_from(directory: str | Path) -> list[str]:
+    """One line per searched strategy, from the search store of a results directory."""
+    store = ResultStore(Path(directory) / SEARCH_DIR)
+    if not store.runs_dir.is_dir():
+        return []
+    per_strategy: dict[str, list[tuple[float, dict]]] = {}
+    split = None
+    for record in store.records():
+        config = record["run_info"]["config"]
+        per_strategy.setdefault(config["strategy"], []).append((config["learning_rate"], record["train_info"]))
+        split = split or record["train_info"].get("eval_split")
+    lines = []
+    for spec, tried in per_strategy.items():
+        ok = [(lr, i) for lr, i in tried if i.get("status") == "ok"]
+        if not ok:
+            lines.append(f"lr search, {spec}: no candidate finished ({tried[0][1].get('error')}); defaults used")
+            continue
+        best = max(ok, key=lambda t: _score(t[1]))[0]
+        scores = ", ".join(f"{lr:g}: {i['eval_accuracy']:.3f}" if i.get("status") == "ok" else f"{lr:g}: {i.get('status')}"
+                           for lr, i in sorted(tried, key=lambda t: t[0]))
+        lines.append(f"lr search, {spec}: {best:g} chosen (held-out accuracy {scores})")
+    if lines and split:
+        lines.append(f"lr search scored on: {split}")
+    return lines

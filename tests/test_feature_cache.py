@@ -1,0 +1,129 @@
+"""The head strategy's feature cache: the same logits and the same trained head as running the body."""
+
+import datasets
+import pytest
+import torch
+from tiny_models import CONFIGS, VOCAB, tiny_model
+from transformers import Trainer, TrainingArguments
+
+import peftkit
+from peftkit import architectures as arch
+from peftkit.feature_cache import FeatureCache
+
+DECODERS = ("gpt2", "llama", "qwen2")
+
+
+def _examples(model_type: str, n: int = 24, seed: int = 0) -> datasets.Dataset:
+    g = torch.Generator().manual_seed(seed)
+    rows = {"input_ids": [], "attention_mask": [], "labels": []}
+    for i in range(n):
+        length = int(torch.randint(3, 9, (1,), generator=g))
+        rows["input_ids"].append(torch.randint(5, VOCAB, (length,), generator=g).tolist())
+        rows["attention_mask"].append([1] * length)
+        rows["labels"].append(i % 3)
+    return datasets.Dataset.from_dict(rows)
+
+
+def _collator(model_type: str, pad_id: int):
+    left = model_type in DECODERS  # peftkit pads decoders on the left
+
+    def collate(features):
+        width = max(len(f["input_ids"]) for f in features)
+        out = {"input_ids": [], "attention_mask": []}
+        for f in features:
+            pad = width - len(f["input_ids"])
+            for key, fill in (("input_ids", pad_id), ("attention_mask", 0)):
+                out[key].append([fill] * pad + list(f[key]) if left else list(f[key]) + [fill] * pad)
+        if "labels" in features[0]:
+            out["labels"] = [f["labels"] for f in features]
+        return {k: torch.tensor(v) for k, v in out.items()}
+
+    return collate
+
+
+def _pad_id(model) -> int:
+    return model.config.pad_token_id if model.config.pad_token_id is not None else 0
+
+
+@pytest.mark.parametrize("pooling", ["head", "mean"])
+@pytest.mark.parametrize("model_type", list(CONFIGS))
+def test_cached_logits_equal_real_logits(model_type, pooling):
+    model = peftkit.get_strategy("head", pooling=pooling).apply(tiny_model(model_type)).eval()
+    data = _examples(model_type)
+    collate = _collator(model_type, _pad_id(model))
+    cache = FeatureCache.build(model, data, collate, batch_size=len(data))  # GPT-2: positions depend on padding
+    with torch.no_grad():
+        real = model(**{k: v for k, v in collate(list(data)).items() if k != "labels"}).logits
+        with cache.serving():
+            rows = torch.arange(len(data)).unsqueeze(1)
+            cached = model(input_ids=rows, attention_mask=torch.ones_like(rows)).logits
+    assert torch.allclose(real, cached, atol=1e-5), (real - cached).abs().max()
+
+
+@pytest.mark.parametrize("model_type", ["bert", "distilbert", "llama"])
+def test_training_on_the_cache_gives_the_same_head(model_type, tmp_path):
+    data = _examples(model_type, n=32)
+    trained = []
+    for use_cache in (False, True):
+        torch.manual_seed(0)
+        model = peftkit.get_strategy("head").apply(tiny_model(model_type))
+        collate = _collator(model_type, _pad_id(model))
+        args = TrainingArguments(output_dir=str(tmp_path / str(use_cache)), num_train_epochs=3, learning_rate=1e-2,
+                                 per_device_train_batch_size=8, report_to=[], save_strategy="no",
+                                 logging_strategy="no", use_cpu=True, seed=0, disable_tqdm=True)
+        if use_cache:
+            cache = FeatureCache.build(model, data, collate)
+            trainer = Trainer(model=model, args=args, train_dataset=cache.dataset(data["labels"]), data_collator=collate)
+            with cache.serving():
+                trainer.train()
+        else:
+            trainer = Trainer(model=model, args=args, train_dataset=data, data_collator=collate)
+            trainer.train()
+        trained.append({n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad})
+    assert trained[0].keys() == trained[1].keys()
+    for name in trained[0]:
+        assert torch.allclose(trained[0][name], trained[1][name], atol=1e-5), name
+
+
+def test_body_stays_in_eval_mode_and_head_trains():
+    model = peftkit.get_strategy("head").apply(tiny_model("bert"))
+    model.train()
+    assert model.training and model.classifier.training
+    assert not any(m.training for m in arch.body(model).modules())
+
+
+def test_mean_pooling_ignores_padding():
+    model = peftkit.get_strategy("head", pooling="mean").apply(tiny_model("bert")).eval()
+    ids = torch.tensor([[7, 8, 9, 10]])
+    short = model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits
+    padded_ids = torch.tensor([[7, 8, 9, 10, 0, 0, 0]])
+    padded = model(input_ids=padded_ids, attention_mask=torch.tensor([[1, 1, 1, 1, 0, 0, 0]])).logits
+    assert torch.allclose(short, padded, atol=1e-5)
+    default = peftkit.get_strategy("head", pooling="head").apply(tiny_model("bert")).eval()
+    assert not torch.allclose(default(input_ids=ids).logits, short)
+
+
+def test_auto_pooling_follows_a_sentence_transformers_config(tmp_path):
+    model = tiny_model("bert")
+    model.config._name_or_path = str(tmp_path)
+    assert peftkit.get_strategy("head").apply(tiny_model("bert")).peftkit_strategy.options.pooling == "head"
+    (tmp_path / "1_Pooling").mkdir()
+    (tmp_path / "1_Pooling" / "config.json").write_text('{"pooling_mode_cls_token": false, "pooling_mode_mean_tokens": true}')
+    strategy = peftkit.get_strategy("head")
+    strategy.apply(model)
+    assert strategy.options.pooling == "mean"  # recorded, so a saved artifact reloads with it
+    assert "mean pooling" in strategy.cannot_merge()
+
+
+def test_mean_pooled_head_round_trips_and_refuses_merge(tmp_path):
+    model = peftkit.get_strategy("head", pooling="mean").apply(tiny_model("bert"))
+    with torch.no_grad():
+        model.classifier.weight.add_(0.5)
+    ids = torch.tensor([[7, 8, 9, 0]])
+    mask = torch.tensor([[1, 1, 1, 0]])
+    before = model.eval()(input_ids=ids, attention_mask=mask).logits
+    peftkit.save(model, tmp_path / "a")
+    loaded = peftkit.load(tmp_path / "a", base_model=tiny_model("bert"))
+    assert torch.allclose(before, loaded(input_ids=ids, attention_mask=mask).logits, atol=1e-6)
+    with pytest.raises(peftkit.PeftkitError, match="mean pooling"):
+        peftkit.merge(tmp_path / "a", tmp_path / "merged", base_model=None)

@@ -1,0 +1,93 @@
+"""`compare --search lr`: candidates scored on held-out training data, never on the evaluation split."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from peftkit import demo
+from peftkit.compare import StrategyRun
+from peftkit.data import TRAIN_HOLDOUT, load_text_classification
+from peftkit.errors import OptionError
+from peftkit.search import candidates, choose, parse_grid, plan
+from peftkit.training import RunConfig
+
+
+def peftkit(*args, timeout=900):
+    p = subprocess.run([sys.executable, "-m", "peftkit", *args], capture_output=True, text=True, timeout=timeout)
+    return p.returncode, p.stdout + p.stderr
+
+
+@pytest.fixture(scope="module")
+def assets(tmp_path_factory):
+    root = tmp_path_factory.mktemp("search")
+    return root, demo.write_dataset(root / "data", n_train=80, n_eval=40), demo.write_tiny_model(root / "bert")
+
+
+def test_holdout_comes_from_train_and_leaves_the_evaluation_split_alone(tmp_path):
+    data = tmp_path / "unique"
+    data.mkdir()
+    for split, n in (("train", 80), ("validation", 40)):
+        rows = [f"{split} sentence number {i},{i % 2}" for i in range(n)]
+        (data / f"{split}.csv").write_text("text,label\n" + "\n".join(rows) + "\n")
+    normal = load_text_classification(str(data), seed=0)
+    search = load_text_classification(str(data), seed=0, eval_split=TRAIN_HOLDOUT)
+    train_texts = set(normal.train["text"])
+    assert set(search.eval["text"]) <= train_texts
+    assert not set(search.eval["text"]) & set(search.train["text"])
+    assert len(search.eval) == 8 and len(search.train) == 72
+    assert "held out from the training data" in search.eval_split
+    assert sorted(set(search.eval["label"])) == [0, 1]  # stratified
+
+
+def test_candidates_plan_and_choice():
+    assert candidates(1e-3, (1 / 3, 1, 3)) == [0.00033, 0.001, 0.003]
+    assert parse_grid("0.5,1,2") == (0.5, 1.0, 2.0)
+    for bad in ("a,b", "0,1", "-1", ""):
+        with pytest.raises(OptionError):
+            parse_grid(bad)
+    base = RunConfig(model="m", dataset="d", strategy="full")
+    runs = [StrategyRun("lora"), StrategyRun("head", {"learning_rate": 0.1})]  # a given rate is not searched
+    (p,) = plan(base, runs, seed=3, grid=(0.5, 1, 2))
+    assert p.spec == "lora" and [c.learning_rate for c in p.configs] == [0.0005, 0.001, 0.002]
+    assert all(c.eval_split == TRAIN_HOLDOUT and c.seed == 3 for c in p.configs)
+    results = {c.run_id(): {"train_info": {"status": "ok", "eval_accuracy": acc, "eval_loss": 0.5}}
+               for c, acc in zip(p.configs, (0.8, 0.9, 0.9))}
+    best, tried = choose(p, results)
+    assert best == 0.001  # tie on accuracy and loss: the rate nearer the default
+    assert set(tried) == {0.0005, 0.001, 0.002}
+
+
+def test_compare_search_lr_end_to_end(assets):
+    root, data, bert = assets
+    out = root / "out"
+    args = ["compare", "--model", str(bert), "--dataset", str(data), "-s", "head", "-s", "bitfit",
+            "--hp", "bitfit.learning_rate=0.002", "--search", "lr", "--search-grid", "0.5,2",
+            "--epochs", "1", "--max-length", "16", "--output", str(out)]
+    code, text = peftkit(*args)
+    assert code == 0, text
+    searched = [json.loads(p.read_text()) for p in (out / "search" / "runs").glob("*.json")]
+    assert sorted(r["run_info"]["config"]["learning_rate"] for r in searched) == [0.0025, 0.01]  # head: 5e-3 x 0.5, 2
+    assert all("held out from the training data" in r["train_info"]["eval_split"] for r in searched)
+    assert all(r["train_info"]["num_train_samples"] == 72 for r in searched)
+    final = {r["run_info"]["config"]["strategy"]: r for r in map(lambda p: json.loads(p.read_text()),
+                                                                   (out / "runs").glob("*.json"))}
+    assert final["head"]["run_info"]["config"]["learning_rate"] in (0.0025, 0.01)
+    assert final["head"]["train_info"]["eval_split"] == "validation"
+    assert final["bitfit"]["run_info"]["config"]["learning_rate"] == 0.002  # given, not searched
+    report = (out / "report.md").read_text()
+    assert "lr search, head:" in report and "bitfit" not in report.split("lr search scored on")[0].split("lr search, head")[0]
+    code, text = peftkit(*args)  # resume: nothing reruns
+    assert code == 0 and "nothing to do" in text, text
+    code, text = peftkit(*args[:-2], "--output", str(out), "--search-grid", "1")  # a different grid: another config
+    assert code == 2 and "different configuration" in text
+
+
+def test_search_grid_without_search_and_bad_grid_fail_clearly(assets):
+    root, data, bert = assets
+    for extra, words in ((["--search-grid", "1,2"], "needs --search lr"), (["--search", "lr", "--search-grid", "x"], "factors")):
+        code, text = peftkit("compare", "--model", str(bert), "--dataset", str(data), "-s", "head",
+                             "--output", str(root / "bad"), *extra)
+        assert code == 2 and words in text and "Traceback" not in text, text
+        assert not (root / "bad" / "runs").exists() or not any((root / "bad" / "runs").iterdir())
