@@ -88,6 +88,11 @@ def load_recipe(path: str | Path) -> dict[str, Any]:
     for key, choices in (("profile", tuple(PROFILES)), ("search", ("lr",)), ("precision", ("auto", "fp32", "bf16", "fp16"))):
         if key in recipe and recipe[key] not in choices:
             raise PeftkitError(f"recipe {path}: '{key}' must be one of {', '.join(choices)}, got {recipe[key]!r}")
+    if "output" in recipe:  # a recipe is data someone handed over: it may not pick where files go outside here
+        out = Path(recipe["output"])
+        if out.is_absolute() or ".." in out.parts or not out.parts:
+            raise PeftkitError(f"recipe {path}: output {recipe['output']!r} must be a relative path inside the "
+                               "working directory; pass --output to write elsewhere")
     if "search_grid" in recipe:
         for factor in recipe["search_grid"]:
             _check_type(f"recipe {path}", "search_grid", factor, (int, float), "a list of positive numbers")

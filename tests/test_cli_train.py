@@ -55,3 +55,60 @@ def test_train_refuses_a_non_empty_output(tmp_path):
     with pytest.raises(SystemExit) as e:
         main(["train", "-s", "head", "--model", "m", "--dataset", "d", "--output", str(tmp_path / "x")])
     assert e.value.code == 2 and (tmp_path / "x" / "file").read_text() == "keep me"
+
+
+def _bad_inputs(root):
+    """(name, extra CLI args) for every bad input `train` must answer with one line."""
+    model = demo.write_tiny_model(root / "model")
+    no_weights = root / "no-weights"
+    no_weights.mkdir()
+    for f in model.iterdir():
+        if not f.name.endswith((".safetensors", ".bin")):
+            (no_weights / f.name).write_bytes(f.read_bytes())
+
+    def data(name, train, validation=None, suffix="csv"):
+        d = root / name
+        d.mkdir()
+        (d / f"train.{suffix}").write_text(train)
+        if validation is not None:
+            (d / f"validation.{suffix}").write_text(validation)
+        return d
+
+    good = "text,label\n" + "".join(f"text number {i},{i % 2}\n" for i in range(12))
+    return {
+        "config without weights": (["--model", str(no_weights), "--dataset", str(data("ok", good))], ["weights"]),
+        "model missing": (["--model", str(root / "nope"), "--dataset", str(root / "ok")], ["does not exist"]),
+        "dataset missing": (["--model", str(model), "--dataset", str(root / "nothing")], ["nothing"]),
+        "label column missing": (["--model", str(model), "--dataset", str(data("nolabel", "text\na\nb\n"))], ["label"]),
+        "text column missing": (["--model", str(model), "--dataset", str(data("notext", "label\n1\n0\n"))], ["text"]),
+        "empty": (["--model", str(model), "--dataset", str(data("empty", "text,label\n"))], ["empty"]),
+        "single class": (["--model", str(model), "--dataset", str(data("one", "text,label\na,1\nb,1\nc,1\n"))],
+                         ["single class"]),
+        "unseen eval label": (["--model", str(model), "--dataset", str(data("unseen", good, "text,label\nx,0\ny,7\n"))],
+                              ["7"]),
+        "empty labels": (["--model", str(model), "--dataset", str(data("nan", good + "no label here,\n"))], ["label"]),
+        "malformed json": (["--model", str(model), "--dataset", str(data("badjson", '{"text": "a", "label"', suffix="json"))],
+                           ["json"]),
+        "max length 0": (["--model", str(model), "--dataset", str(root / "ok"), "--max-length", "0"], ["max-length"]),
+        "negative epochs": (["--model", str(model), "--dataset", str(root / "ok"), "--epochs", "-2"], ["epochs"]),
+        "batch size 0": (["--model", str(model), "--dataset", str(root / "ok"), "--batch-size", "0"], ["batch-size"]),
+        "unknown strategy": (["--model", str(model), "--dataset", str(root / "ok"), "-s", "lorra"], ["lorra"]),
+    }
+
+
+def test_train_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path):
+    import subprocess
+    import sys
+
+    failures = []
+    for name, (args, words) in _bad_inputs(tmp_path / "inputs").items():
+        out = tmp_path / "out" / name.replace(" ", "-")
+        spec = [] if "-s" in args else ["-s", "head"]
+        p = subprocess.run([sys.executable, "-m", "peftkit", "train", *spec, *args, "--output", str(out)],
+                           capture_output=True, text=True, timeout=300)
+        lines = [line for line in p.stderr.splitlines() if line.strip()]
+        ok = (p.returncode == 2 and len(lines) == 1 and "Traceback" not in p.stderr
+              and all(w.lower() in lines[0].lower() for w in words) and not out.exists())
+        if not ok:
+            failures.append(f"{name}: rc={p.returncode} exists={out.exists()} stderr={p.stderr.strip()[-300:]}")
+    assert not failures, "\n".join(failures)

@@ -51,6 +51,11 @@ def test_tutorial_recipe_matches_the_tutorial():
     ("model: m\nstrategies: [{lr: 1}]\n", ["spec"]),
     ("model: m\nstrategies: [{spec: lora, rank: 4}]\n", ["unknown key 'rank'"]),
     ("model: !!python/object/apply:os.system ['echo hacked']\n", ["not valid YAML"]),
+    ("model: m\noutput: /etc/peftkit\n", ["must be a relative path inside the working directory", "--output"]),
+    ("model: m\noutput: runs/../../elsewhere\n", ["must be a relative path"]),
+    ("model: m\nprofile: fast\n", ["'profile' must be one of full, quick"]),
+    ("model: m\nsearch: batch_size\n", ["'search' must be one of lr"]),
+    ("model: m\nsearch_grid: [1, x]\n", ["search_grid"]),
 ])
 def test_bad_recipes_are_clear_errors(tmp_path, text, words):
     path = tmp_path / "r.yaml"
@@ -88,3 +93,12 @@ def test_any_recipe_text_loads_or_fails_clearly(tmp_path_factory, text):
         assert str(e) and "\n" not in str(e)
     else:
         assert isinstance(recipe, dict)
+
+
+def test_spec_text_cannot_steer_file_names():
+    """Run files are named from the SPEC: nothing in it can climb out of the output directory."""
+    from peftkit.training import RunConfig
+
+    config = RunConfig(model="m", dataset="d", strategy="prompt:init=text,init_text=../../../etc/passwd,tokenizer=/x")
+    run_id = config.run_id()
+    assert "/" not in run_id and ".." not in run_id and run_id == run_id.strip(".")
