@@ -41,6 +41,8 @@ SCHEMA: dict[str, tuple[tuple[type, ...], str]] = {
     "eval_split": ((str,), "split name"),
     "precision": ((str,), "auto, fp32, bf16 or fp16"),
     "output": ((str,), "output directory"),
+    "gradient_checkpointing": ((bool,), "true or false"),
+    "gradient_accumulation_steps": ((int,), "int"),
     "profile": ((str,), "full or quick"),
     "search": ((str,), "lr"),
     "search_grid": ((list,), "list of factors of each default learning rate"),

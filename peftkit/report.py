@@ -17,7 +17,8 @@ METRICS = [
     "trainable_params", "total_params", "trainable_percent", "head_params", "peak_memory_bytes",
     "model_memory_bytes", "train_seconds", "train_samples_per_second", "train_tokens_per_second",
     "eval_accuracy", "eval_f1_macro", "eval_precision_macro", "eval_recall_macro", "eval_loss",
-    "checkpoint_bytes", "learning_rate", "epochs", "gradient_bytes", "optimizer_state_bytes",
+    "checkpoint_bytes", "learning_rate", "epochs", "gradient_bytes", "optimizer_state_bytes", "estimated_peak_bytes",
+    "mfu",
 ]
 
 
@@ -119,6 +120,8 @@ def summary_table(summary: Sequence[dict]) -> tuple[list[dict], list[tuple[str, 
             "state": human_bytes(None if s["gradient_bytes_mean"] is None else
                                  s["gradient_bytes_mean"] + (s["optimizer_state_bytes_mean"] or 0)),
             "lr": "" if s["learning_rate_mean"] is None else f"{s['learning_rate_mean']:.2g}",
+            "estimate": human_bytes(s["estimated_peak_bytes_mean"]),
+            "mfu": "" if s["mfu_mean"] is None else f"{100 * s['mfu_mean']:.1f}%",
             "seconds": "" if s["train_seconds_mean"] is None else f"{s['train_seconds_mean']:.1f}",
             "samples": "" if s["train_samples_per_second_mean"] is None else f"{s['train_samples_per_second_mean']:.1f}",
             "accuracy": _pm(s["eval_accuracy_mean"], s["eval_accuracy_std"], s["n_ok"]),
@@ -126,8 +129,11 @@ def summary_table(summary: Sequence[dict]) -> tuple[list[dict], list[tuple[str, 
             "checkpoint": human_bytes(s["checkpoint_bytes_mean"]),
         })
     columns = [("strategy", "strategy"), ("status", "status"), ("trainable", "params"),
-               ("percent", "%"), ("memory", "memory"), ("state", "grads+optim"), ("lr", "lr"), ("seconds", "time s"),
+               ("percent", "%"), ("memory", "memory"), ("estimate", "estimated"), ("state", "grads+optim"),
+               ("lr", "lr"), ("seconds", "time s"), ("mfu", "MFU"),
                ("samples", "samples/s"), ("accuracy", "accuracy"), ("f1", "F1"), ("checkpoint", "saved")]
+    optional = {"estimate", "mfu", "state", "lr"}  # left out when no run has them (e.g. MFU on a CPU)
+    columns = [c for c in columns if c[0] not in optional or any(r[c[0]] not in ("", None) for r in rows)]
     return rows, columns
 
 
@@ -190,7 +196,9 @@ def markdown(rows: Sequence[dict], summary: Sequence[dict], title: str, notes: S
     parts += ["- mean ± std over seeds (one seed: no ±); * marks the Pareto front of accuracy against trainable "
               "parameters; params: trainable parameters at the end of training; grads+optim: gradient and "
               "optimizer-state memory measured at the end of training (frozen parameters have neither); "
-              "lr: the learning rate used; saved: size of what the strategy must save", "",
+              "lr: the learning rate used; estimated: `peftkit estimate`'s peak for the run, made before it started (training "
+              "memory only, padded to max-length; compare it with a GPU's cuda_allocated, not with a CPU's process RSS); "
+              "MFU: model FLOPs utilisation (GPU only); saved: size of what the strategy must save", "",
               to_markdown(display, columns), overlap_line(summary), "", "## Runs", "",
               to_markdown(_run_display(rows), RUN_COLUMNS), "![accuracy against cost](plot.png)", ""]
     return "\n".join(parts)

@@ -14,6 +14,7 @@ import re
 import resource
 import tempfile
 import time
+import warnings
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Callable
@@ -22,6 +23,7 @@ import numpy as np
 import torch
 
 from . import architectures as arch
+from . import flops
 from .errors import OptionError, PeftkitError
 from .feature_cache import FeatureCache
 from .params import count_parameters
@@ -52,9 +54,13 @@ class RunConfig:
     eval_split: str | None = None
     precision: str = "auto"
     trust_remote_code: bool = False
+    # added later: left out of the run id while at their defaults, so that earlier results still resume
+    gradient_checkpointing: bool = False
+    gradient_accumulation_steps: int = 1
 
     def __post_init__(self):
-        for name in ("epochs", "learning_rate", "batch_size", "max_length", "max_train_samples", "max_eval_samples"):
+        for name in ("epochs", "learning_rate", "batch_size", "max_length", "max_train_samples", "max_eval_samples",
+                     "gradient_accumulation_steps"):
             value = getattr(self, name)
             if value is not None and not value > 0:
                 raise OptionError(f"{name.replace('_', '-')} must be positive, got {value}")
@@ -86,9 +92,14 @@ class RunConfig:
 
     def run_id(self) -> str:
         """Stable name of the run: strategy, seed and a hash of the resolved config."""
-        digest = hashlib.sha256(json.dumps(self.resolved().to_dict(), sort_keys=True).encode()).hexdigest()[:10]
+        identity = {k: v for k, v in self.resolved().to_dict().items()
+                    if not (k in _LATE_FIELDS and v == _LATE_FIELDS[k])}
+        digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:10]
         slug = re.sub(r"[^A-Za-z0-9]+", "-", self.strategy).strip("-")
         return f"{slug}__seed{self.seed}__{digest}"
+
+
+_LATE_FIELDS = {"gradient_checkpointing": False, "gradient_accumulation_steps": 1}
 
 
 # -- measurement helpers ---------------------------------------------------------------------------
@@ -141,6 +152,24 @@ def _precision_flags(precision: str) -> dict[str, bool]:
             return {}
         precision = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
     return {"bf16": precision == "bf16", "fp16": precision == "fp16"}
+
+
+def _estimate(config: RunConfig, model_config, num_labels: int):
+    """`peftkit estimate` for this run, or None: a failing estimate must not fail the run."""
+    from .estimate import estimate_memory
+
+    try:
+        return estimate_memory(model_config, config.strategy, config.batch_size, config.max_length,
+                               precision=config.precision, gradient_checkpointing=config.gradient_checkpointing,
+                               num_labels=num_labels)
+    except Exception as e:  # noqa: BLE001 - reported, the run goes on
+        warnings.warn(f"memory estimate unavailable: {type(e).__name__}: {e}")
+        return None
+
+
+def _compute_dtype(precision: str) -> str:
+    flags = _precision_flags(precision)
+    return "bf16" if flags.get("bf16") else "fp16" if flags.get("fp16") else "fp32"
 
 
 class Diverged(PeftkitError):
@@ -208,6 +237,7 @@ def train_and_evaluate(config: RunConfig, work_dir: str | Path,
         max_train_samples=config.max_train_samples, max_eval_samples=config.max_eval_samples)
     model, tokenizer = load_model_and_tokenizer(config, data.num_labels, data.label_names, strategy)
     loaded_model_bytes = model_bytes(model)
+    estimate = _estimate(config, model.config, data.num_labels)
     model = strategy.apply(model)  # may raise UnsupportedError: the caller records it
     train_set, eval_set = tokenize(data, tokenizer, config.max_length)
     eval_set = _sorted_by_length(eval_set)  # less padding; metrics do not depend on the order
@@ -227,6 +257,11 @@ def train_and_evaluate(config: RunConfig, work_dir: str | Path,
         report_to=[], disable_tqdm=True, use_cpu=not torch.cuda.is_available(), dataloader_num_workers=0,
         # batches of similar lengths (shuffled, seeded): far less padding on real text
         train_sampling_strategy="random" if cache is not None else "group_by_length",
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        # non-reentrant checkpointing also works when the embeddings are frozen (PEFT); it recomputes, it does
+        # not change what trains
+        gradient_checkpointing=config.gradient_checkpointing and cache is None,
+        gradient_checkpointing_kwargs={"use_reentrant": False} if config.gradient_checkpointing else None,
         **_precision_flags(config.precision))
     trainer = Trainer(model=model, args=args, train_dataset=cache.dataset(train_set["labels"]) if cache else train_set,
                       data_collator=collator, callbacks=[*strategy.callbacks(), *_callbacks(progress)])
@@ -247,7 +282,11 @@ def train_and_evaluate(config: RunConfig, work_dir: str | Path,
     artifact = save(model, Path(work_dir) / "artifact", base_model=config.model, label_names=data.label_names)
     checkpoint_bytes = directory_bytes(artifact)  # what the strategy must save, without the tokenizer
     tokenizer.save_pretrained(artifact)
-    train_tokens = int(sum(len(ids) for ids in train_set["input_ids"]))
+    train_tokens = int(sum(len(ids) for ids in train_set["input_ids"]))  # real tokens: padding is added later
+    tokens_per_second = train_tokens * config.epochs / train_seconds
+    model_flops = flops.training_flops_per_token(
+        model, backward_through_body=cache is None and counts.trainable > counts.head_trainable,
+        seq_len=train_tokens / max(len(train_set), 1))
     return {
         "status": "ok", "error": None,
         "trainable_params": counts.trainable, "total_params": counts.total,
@@ -255,11 +294,18 @@ def train_and_evaluate(config: RunConfig, work_dir: str | Path,
         "params_breakdown": counts.breakdown,
         "peak_memory_bytes": peak_bytes, "memory_kind": memory_kind, "model_memory_bytes": loaded_model_bytes,
         **training_state,
+        # predicted before training (peftkit estimate; padded to max_length, so an upper bound with dynamic padding)
+        "estimated_peak_bytes": estimate.total if estimate else None,
+        "estimate": estimate.to_dict() if estimate else None,
         "feature_cache": None if cache is None else {"examples": len(cache), "seconds": cache_seconds},
         "train_seconds": train_seconds, "train_steps": train_output.global_step,
         "train_samples_per_second": len(train_set) * config.epochs / train_seconds,
-        "train_tokens_per_second": train_tokens * config.epochs / train_seconds,
+        "train_tokens_per_second": tokens_per_second,
+        "model_flops_per_second": model_flops * tokens_per_second,
+        "mfu": flops.mfu(model_flops * tokens_per_second, _compute_dtype(config.precision)),
+        "attention": getattr(arch.unwrap(model).config, "_attn_implementation", None),
         "train_loss": train_output.training_loss,
+        "train_loss_curve": [[h["step"], h["loss"]] for h in trainer.state.log_history if "loss" in h],
         **{f"eval_{k}": v for k, v in metrics.items()},
         "eval_loss": cross_entropy(prediction.predictions, prediction.label_ids),
         "checkpoint_bytes": checkpoint_bytes,
