@@ -19,6 +19,7 @@ from typing import Any
 
 from .data import TRAIN_HOLDOUT
 from .errors import OptionError
+from .launch import distributed_world
 from .meta import meta_info
 from .registry import core_strategies, list_strategies, strategy_from_spec
 from .store import ResultStore, flat_row
@@ -82,11 +83,6 @@ def record_for(config: RunConfig, train_info: dict[str, Any], order: int) -> dic
         "train_info": train_info,
         "meta_info": meta_info(),
     }
-
-
-def distributed_world() -> tuple[int, int]:
-    """(world size, rank) when started by a distributed launcher, else (1, 0)."""
-    return int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0"))
 
 
 def run_worker(config: RunConfig, log_path: Path, on_progress) -> dict[str, Any]:

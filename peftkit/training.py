@@ -28,6 +28,7 @@ from .errors import OptionError, PeftkitError
 from .feature_cache import FeatureCache
 from .params import count_parameters
 from .registry import strategy_from_spec
+from .launch import fsdp_launched
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
@@ -243,7 +244,8 @@ def train_and_evaluate(config: RunConfig, work_dir: str | Path,
     eval_set = _sorted_by_length(eval_set)  # less padding; metrics do not depend on the order
     collator = DataCollatorWithPadding(tokenizer)
     cache = None
-    if getattr(strategy, "uses_feature_cache", lambda: False)():
+    # the cache swaps the body's forward, which FSDP's sharded modules must run themselves
+    if getattr(strategy, "uses_feature_cache", lambda: False)() and not fsdp_launched():
         start = time.perf_counter()
         cache = FeatureCache.build(model, train_set, collator, batch_size=max(64, config.batch_size))
         cache_seconds = time.perf_counter() - start

@@ -19,7 +19,6 @@ gradient, so AdamW neither updates them nor keeps state for them until they are 
 from __future__ import annotations
 
 import math
-import os
 import warnings
 from dataclasses import dataclass
 from typing import Literal
@@ -29,6 +28,7 @@ from transformers import TrainerCallback
 
 from .. import architectures as arch
 from ..errors import OptionError, PeftkitError
+from ..launch import fsdp_launched, launched_distributed
 from ..options import StrategyOptions, option
 from ..registry import register_strategy
 from .base import Strategy, TrainDefaults, is_no_decay
@@ -46,10 +46,6 @@ class GradualOptions(StrategyOptions):
         self.in_range("lr_decay", 0.0, 1.0, low_open=True)
         if self.unfreeze_every is None and self.unit == "step":
             raise OptionError("gradual: unit=step needs unfreeze_every, e.g. gradual:unit=step,unfreeze_every=100")
-
-
-def launched_distributed() -> bool:
-    return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
 @register_strategy
@@ -156,6 +152,9 @@ class GradualUnfreezingCallback(TrainerCallback):
         self.strategy = strategy
 
     def on_train_begin(self, args, state, control, model=None, optimizer=None, lr_scheduler=None, **kwargs):
+        if fsdp_launched():
+            raise PeftkitError("gradual unfreezing does not run under FSDP: FSDP fixes which parameters train when "
+                               "it shards the model; use DDP (accelerate launch --multi_gpu) or another strategy")
         if args.world_size > 1 and args.ddp_find_unused_parameters is False:
             raise PeftkitError("gradual unfreezing under DDP needs ddp_find_unused_parameters=True (the default): "
                                "frozen layers have no gradient until they are unfrozen")
