@@ -243,12 +243,8 @@ def train_and_evaluate(config: RunConfig, work_dir: str | Path,
     train_set, eval_set = tokenize(data, tokenizer, config.max_length)
     eval_set = _sorted_by_length(eval_set)  # less padding; metrics do not depend on the order
     collator = DataCollatorWithPadding(tokenizer)
-    cache = None
     # the cache swaps the body's forward, which FSDP's sharded modules must run themselves
-    if getattr(strategy, "uses_feature_cache", lambda: False)() and not fsdp_launched():
-        start = time.perf_counter()
-        cache = FeatureCache.build(model, train_set, collator, batch_size=max(64, config.batch_size))
-        cache_seconds = time.perf_counter() - start
+    use_cache = getattr(strategy, "uses_feature_cache", lambda: False)() and not fsdp_launched()
 
     args = TrainingArguments(
         output_dir=str(Path(work_dir) / "trainer"), num_train_epochs=config.epochs,
@@ -258,21 +254,27 @@ def train_and_evaluate(config: RunConfig, work_dir: str | Path,
         logging_nan_inf_filter=False,  # a NaN loss must show, so that the run stops as diverged
         report_to=[], disable_tqdm=True, use_cpu=not torch.cuda.is_available(), dataloader_num_workers=0,
         # batches of similar lengths (shuffled, seeded): far less padding on real text
-        train_sampling_strategy="random" if cache is not None else "group_by_length",
+        train_sampling_strategy="random" if use_cache else "group_by_length",
         gradient_accumulation_steps=config.gradient_accumulation_steps,
         # non-reentrant checkpointing also works when the embeddings are frozen (PEFT); it recomputes, it does
         # not change what trains
-        gradient_checkpointing=config.gradient_checkpointing and cache is None,
+        gradient_checkpointing=config.gradient_checkpointing and not use_cache,
         gradient_checkpointing_kwargs={"use_reentrant": False} if config.gradient_checkpointing else None,
         **_precision_flags(config.precision))
-    trainer = Trainer(model=model, args=args, train_dataset=cache.dataset(train_set["labels"]) if cache else train_set,
-                      data_collator=collator, callbacks=[*strategy.callbacks(), *_callbacks(progress)])
+    trainer = Trainer(model=model, args=args, train_dataset=train_set, data_collator=collator,
+                      callbacks=[*strategy.callbacks(), *_callbacks(progress)])
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
+    cache, cache_seconds = None, 0.0
+    if use_cache:  # after the Trainer has put the model on its device
+        start = time.perf_counter()
+        cache = FeatureCache.build(model, train_set, collator, batch_size=max(64, config.batch_size))
+        cache_seconds = time.perf_counter() - start
+        trainer.train_dataset = cache.dataset(train_set["labels"])
     start = time.perf_counter()
     with cache.serving() if cache is not None else contextlib.nullcontext():
         train_output = trainer.train()
-    train_seconds = time.perf_counter() - start + (cache_seconds if cache is not None else 0.0)
+    train_seconds = time.perf_counter() - start + cache_seconds
     if not math.isfinite(train_output.training_loss):
         raise Diverged(f"training loss is {train_output.training_loss}")
     peak_bytes, memory_kind = peak_memory()
