@@ -288,9 +288,11 @@ def train_and_evaluate(config: RunConfig, work_dir: str | Path,
     tokenizer.save_pretrained(artifact)
     train_tokens = int(sum(len(ids) for ids in train_set["input_ids"]))  # real tokens: padding is added later
     tokens_per_second = train_tokens * config.epochs / train_seconds
-    model_flops = flops.training_flops_per_token(
+    per_token = flops.training_flops_per_token(
         model, backward_through_body=cache is None and counts.trainable > counts.head_trainable,
         seq_len=train_tokens / max(len(train_set), 1))
+    # with the feature cache the body ran once over the data, not once per epoch
+    model_flops_per_second = per_token * train_tokens * (1 if cache is not None else config.epochs) / train_seconds
     return {
         "status": "ok", "error": None,
         "trainable_params": counts.trainable, "total_params": counts.total,
@@ -305,8 +307,8 @@ def train_and_evaluate(config: RunConfig, work_dir: str | Path,
         "train_seconds": train_seconds, "train_steps": train_output.global_step,
         "train_samples_per_second": len(train_set) * config.epochs / train_seconds,
         "train_tokens_per_second": tokens_per_second,
-        "model_flops_per_second": model_flops * tokens_per_second,
-        "mfu": flops.mfu(model_flops * tokens_per_second, _compute_dtype(config.precision)),
+        "model_flops_per_second": model_flops_per_second,
+        "mfu": flops.mfu(model_flops_per_second, _compute_dtype(config.precision)),
         "attention": getattr(arch.unwrap(model).config, "_attn_implementation", None),
         "train_loss": train_output.training_loss,
         "train_loss_curve": [[h["step"], h["loss"]] for h in trainer.state.log_history if "loss" in h],
