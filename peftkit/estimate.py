@@ -616,7 +616,8 @@ def estimate_memory(model, spec, batch_size: int, seq_len: int, *, precision: st
     _check_choices(precision, optimizer, device)  # before building anything
     config = load_config(model, trust_remote_code=trust_remote_code) if isinstance(model, str) else model
     strategy = strategy_from_spec(spec) if isinstance(spec, str) else spec
-    meta, notes = prepare_on_meta(config, strategy, num_labels)
+    with torch.random.fork_rng(devices=[]):  # building on meta draws random numbers: keep the caller's seed intact
+        meta, notes = prepare_on_meta(config, strategy, num_labels)
     prompt, prefix = virtual_tokens(strategy)
     result = estimate_model(meta, batch_size, seq_len, precision=precision, optimizer=optimizer,
                             gradient_checkpointing=gradient_checkpointing, device=device,

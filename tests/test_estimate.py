@@ -205,3 +205,15 @@ def test_cli_bad_input_is_one_line_and_exit_2(capsys, args, words):
     assert len(lines) == 1 and "Traceback" not in err, err
     for word in words:
         assert word in lines[0]
+
+
+def test_estimating_leaves_the_random_state_alone():
+    """compare estimates before training: the run's seeded initialisation must not depend on it."""
+    import torch
+
+    from peftkit.estimate import estimate_memory
+
+    torch.manual_seed(0)
+    state = torch.get_rng_state()
+    estimate_memory("builtin:tiny-bert", "lora", 4, 16)
+    assert torch.equal(state, torch.get_rng_state())
