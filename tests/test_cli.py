@@ -67,6 +67,25 @@ def test_bad_input_is_one_line_and_exit_2(args, words):
         assert word in lines[0]
 
 
+@pytest.mark.parametrize("args, words", [
+    (["predict", "/does/not/exist", "hello"], ["DIRECTORY", "does not exist", "peftkit predict --help"]),
+    (["evaluate", "/does/not/exist", "-d", "x"], ["does not exist"]),
+    (["merge", "/does/not/exist", "out"], ["does not exist"]),
+    (["report", "/does/not/exist"], ["does not exist"]),
+    (["compare", "--no-such-flag"], ["--no-such-flag", "peftkit compare --help"]),
+    (["no-such-command"], ["no-such-command", "peftkit --help"]),
+])
+def test_usage_errors_are_one_line_and_exit_2(tmp_path, args, words):
+    """click's own checks (missing paths, unknown flags) answer like peftkit's: one line, exit 2."""
+    p = subprocess.run([sys.executable, "-m", "peftkit", *args], capture_output=True, text=True, timeout=300,
+                       cwd=tmp_path)
+    lines = [line for line in p.stderr.strip().splitlines() if line.strip()]
+    assert p.returncode == 2 and len(lines) == 1 and lines[0].startswith("peftkit: error:"), p.stderr
+    for word in words:
+        assert word in lines[0]
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_unsupported_architecture_config(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "t5", "d_model": 32}))
     code, _, err = run("params", "-m", str(tmp_path))
