@@ -44,3 +44,14 @@ def test_atomic_write_text(tmp_path):
     path = tmp_path / "a" / "b.json"
     atomic_write_text(path, json.dumps({"x": 1}))
     assert json.loads(path.read_text()) == {"x": 1}
+
+
+def test_written_files_follow_the_umask(tmp_path):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "a.json", "{}")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o644
