@@ -14,6 +14,8 @@ Weights are read with safetensors only: nothing a user hands over is unpickled.
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -126,14 +128,26 @@ def merge(directory: str | Path, output: str | Path, base_model: str | None = No
     blocker = get_strategy(name, **meta["strategy"]["options"]).cannot_merge()
     if blocker:
         raise PeftkitError(f"strategy '{name}' cannot be merged: {blocker}; use peftkit.load instead")
+    output = Path(output)
+    if output.exists() and (not output.is_dir() or any(output.iterdir())):
+        raise PeftkitError(f"output directory {output} is not empty; pass a new one (nothing is overwritten)")
     model = load(directory, base_model)
     if hasattr(model, "merge_and_unload"):
         model = model.merge_and_unload()
-    output = Path(output)
-    model.save_pretrained(output)
-    tokenizer_files = [f for f in Path(directory).iterdir() if f.name.startswith(("tokenizer", "special_tokens", "vocab"))]
-    for f in tokenizer_files:
-        (output / f.name).write_bytes(f.read_bytes())
+    # written beside the output and renamed when complete: a failure leaves no half-written model
+    output.parent.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}.partial-"))
+    try:
+        model.save_pretrained(partial)
+        for f in Path(directory).iterdir():
+            if f.name.startswith(("tokenizer", "special_tokens", "vocab")):
+                (partial / f.name).write_bytes(f.read_bytes())
+        if output.exists():
+            output.rmdir()
+        partial.rename(output)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
     return output
 
 

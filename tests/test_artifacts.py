@@ -76,6 +76,26 @@ def test_merge_refuses_what_cannot_merge(strategy, tmp_path):
         peftkit.merge(tmp_path / "saved", tmp_path / "merged")
 
 
+def test_merge_refuses_a_non_empty_output_and_leaves_nothing_on_failure(tmp_path, monkeypatch):
+    model = trained("lora", "bert", tmp_path / "base")
+    peftkit.save(model, tmp_path / "saved", base_model=str(tmp_path / "base"))
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "keep.txt").write_text("mine")
+    with pytest.raises(PeftkitError, match="not empty"):
+        peftkit.merge(tmp_path / "saved", tmp_path / "taken")
+    assert [p.name for p in (tmp_path / "taken").iterdir()] == ["keep.txt"]
+
+    def disk_full(self, *args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    from transformers import PreTrainedModel
+
+    monkeypatch.setattr(PreTrainedModel, "save_pretrained", disk_full)
+    with pytest.raises(OSError):
+        peftkit.merge(tmp_path / "saved", tmp_path / "merged")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["base", "saved", "taken"]
+
+
 def test_load_refuses_a_foreign_directory(tmp_path):
     with pytest.raises(PeftkitError, match="peftkit.json"):
         peftkit.load(tmp_path)
