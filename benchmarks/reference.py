@@ -52,12 +52,14 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--strategies", default=",".join(STRATEGIES))
     parser.add_argument("--output", help="default: benchmarks/results/reference-<dataset>")
+    parser.add_argument("--model", default="builtin:all-minilm-l6-v2",
+                        help="the model (on the GPU machine: .carry/minilm-fp16 from benchmarks/gpu_carry.py)")
     parser.add_argument("extra", nargs="*", help="more `peftkit compare` flags, after --")
     args = parser.parse_args()
 
     # Names that mean the same on every machine (the model by its package, the data relative to the
     # repository), so that the results store, and so its runs/, can be resumed from another checkout.
-    model = "builtin:all-minilm-l6-v2"
+    model = args.model
     dataset = os.path.relpath(Path(args.data_root) / args.dataset, REPO)
     output = Path(os.path.relpath(Path(args.output or HERE / "results" / f"reference-{args.dataset}").resolve(), REPO))
     command = [sys.executable, "-m", "peftkit", "compare", "--model", model, "--dataset", dataset,
@@ -77,6 +79,8 @@ def main() -> None:
     shown = " ".join(["python benchmarks/reference.py", "--dataset", args.dataset, "--seeds", args.seeds,
                       *(["--strategies", args.strategies] if args.strategies != ",".join(STRATEGIES) else []),
                       *(["--output", str(output)] if args.output else []),
+                      *(["--model", model] if model != parser.get_default("model") else []),
+                      *(["--data-root", args.data_root] if args.data_root != parser.get_default("data_root") else []),
                       *(["--", *args.extra] if args.extra else [])])
     log = REPO / output / "sweeps.md"
     new = not log.exists()
