@@ -397,10 +397,7 @@ def merge_command(directory, output) -> None:
     """Fold a trained LoRA / IA3 (or head, bitfit, gradual, full) into a plain transformers model directory."""
     from .artifacts import directory_bytes, merge
 
-    out = Path(output)
-    if out.exists() and any(out.iterdir()):
-        raise PeftkitError(f"output directory {out} is not empty; pass a new one (nothing is overwritten)")
-    merge(directory, out)
+    out = merge(directory, output)  # refuses a non-empty output, writes nothing half
     click.echo(f"merged into {out} ({_size(directory_bytes(out))}); load it with "
                "AutoModelForSequenceClassification.from_pretrained")
 
