@@ -176,7 +176,7 @@ def compare_command(ctx, model, dataset, specs, recipe, seeds, hp, output, allow
     from . import demo
     from .compare import Comparison, StrategyRun, default_strategies, distributed_world, run_comparison
     from .recipes import load_recipe
-    from .training import RunConfig
+    from .training import RunConfig, preflight
 
     def given(name: str) -> bool:
         return ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE
@@ -235,6 +235,7 @@ def compare_command(ctx, model, dataset, specs, recipe, seeds, hp, output, allow
     grid = parse_grid(search_grid) if search else None
     if search_grid and not search:
         raise PeftkitError("--search-grid needs --search lr")
+    preflight(base)  # a model or dataset that cannot load fails here, before the store is written
     comparison = Comparison(base=base, strategies=strategies, seeds=seed_list, output=Path(output), notes=notes,
                             search_grid=grid)
     rows = run_comparison(comparison, console, allow_mixed=allow_mixed)
@@ -473,6 +474,9 @@ def quiet() -> None:
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
+    from huggingface_hub.utils import logging as hub_logging
+
+    hub_logging.set_verbosity_error()  # offline, its "Retrying in 8s" lines would come before our one line
 
 
 def main(argv: list[str] | None = None) -> None:

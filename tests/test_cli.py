@@ -100,11 +100,27 @@ def test_unsupported_architecture_config(tmp_path):
     (["compare", "--seeds", "0,x"], ["--seeds"]),
     (["compare", "--hp", "lora.lr=1"], ["--hp"]),
     (["compare", "--model", "m"], ["both --model and --dataset"]),
+    # the model is checked before the dataset: a hub name would otherwise be tried (and retried) first
+    (["compare", "--model", "/does/not/exist", "--dataset", "x"], ["model path", "does not exist"]),
+    (["train", "-s", "lora", "--model", "/does/not/exist", "--dataset", "x", "-o", "out"], ["model path",
+                                                                                           "does not exist"]),
+    (["compare", "--model", "builtin:tiny-bert", "--dataset", "/does/not/exist.csv"], ["dataset path"]),
 ])
 def test_compare_bad_input_writes_nothing(tmp_path, args, words):
     p = subprocess.run([sys.executable, "-m", "peftkit", *args], capture_output=True, text=True, timeout=300,
                        cwd=tmp_path)
-    assert p.returncode == 2 and "Traceback" not in p.stderr, p.stderr
+    lines = [line for line in p.stderr.strip().splitlines() if line.strip()]
+    assert p.returncode == 2 and len(lines) == 1, p.stderr
     for word in words:
-        assert word in p.stderr
+        assert word in lines[0]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_compare_checks_the_data_before_writing_its_store(tmp_path):
+    """A wrong column would fail every run; it fails once, up front, and leaves no results folder."""
+    data = tmp_path / "data.csv"
+    data.write_text("sentence,label\n" + "".join(f"text {i},{i % 2}\n" for i in range(8)))
+    code, _, err = run("compare", "--model", "builtin:tiny-bert", "--dataset", str(data), "--text-column", "text",
+                       "-s", "lora", "--output", str(tmp_path / "out"))
+    assert code == 2 and err.count("\n") == 1 and "text column 'text' not found" in err, err
+    assert not (tmp_path / "out").exists()
