@@ -38,11 +38,28 @@ def pareto_front(points: Sequence[tuple[str, float, float]]) -> set[str]:
     return front
 
 
-def aggregate(rows: Sequence[dict]) -> list[dict]:
-    """One summary per strategy (first-appearance order): mean and std over its ok runs."""
-    groups: dict[str, list[dict]] = {}
+def _group_names(rows: Sequence[dict]) -> list[str]:
+    """Each row's group: its strategy, and its learning rate and epochs where runs of that strategy
+    differ in them (a store that kept the runs of earlier defaults), so no mean mixes two settings."""
+    settings: dict[str, set] = {}
     for row in rows:
-        groups.setdefault(str(row.get("strategy")), []).append(row)
+        settings.setdefault(str(row.get("strategy")), set()).add((row.get("learning_rate"), row.get("epochs")))
+    names = []
+    for row in rows:
+        name, seen = str(row.get("strategy")), settings[str(row.get("strategy"))]
+        if len(seen) > 1:
+            parts = [f"lr {row.get('learning_rate')}" if len({lr for lr, _ in seen}) > 1 else "",
+                     f"{row.get('epochs')} ep" if len({ep for _, ep in seen}) > 1 else ""]
+            name += " (" + ", ".join(p for p in parts if p) + ")"
+        names.append(name)
+    return names
+
+
+def aggregate(rows: Sequence[dict]) -> list[dict]:
+    """One summary per strategy and setting (first-appearance order): mean and std over its ok runs."""
+    groups: dict[str, list[dict]] = {}
+    for row, name in zip(rows, _group_names(rows)):
+        groups.setdefault(name, []).append(row)
     summary = []
     for strategy, runs in groups.items():
         ok = [r for r in runs if r.get("status") == "ok"]

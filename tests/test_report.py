@@ -76,6 +76,17 @@ def test_aggregate_no_ok_runs_and_order():
     assert summary[1]["pareto"] and summary[1]["eval_accuracy_std"] == 0.0
 
 
+def test_aggregate_keeps_two_settings_of_one_strategy_apart():
+    """A store that kept the runs of earlier defaults: the old and new rates are two rows, never one mean."""
+    rows = [run("full", 0, 0.80, 10, learning_rate=5e-5, epochs=3), run("full", 1, 0.82, 10, learning_rate=5e-5, epochs=3),
+            run("full", 0, 0.90, 10, learning_rate=1e-4, epochs=3), run("lora", 0, 0.85, 5, learning_rate=1e-3, epochs=3),
+            run("head", 0, 0.7, 1, learning_rate=5e-3, epochs=20), run("head", 1, 0.75, 1, learning_rate=5e-3, epochs=10)]
+    summary = by_name(rows)
+    assert set(summary) == {"full (lr 5e-05)", "full (lr 0.0001)", "lora", "head (20 ep)", "head (10 ep)"}
+    assert summary["full (lr 5e-05)"]["eval_accuracy_mean"] == pytest.approx(0.81)
+    assert summary["full (lr 0.0001)"]["n_runs"] == 1
+
+
 def test_aggregate_empty():
     assert aggregate([]) == []
 
