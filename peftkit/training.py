@@ -219,15 +219,15 @@ def load_model_and_tokenizer(config: RunConfig, num_labels: int, label_names: li
     return model, prepare_tokenizer(tokenizer, model)
 
 
-def preflight(config: RunConfig) -> None:
-    """Fail now, with one clear line, on a model or dataset that cannot load: before a comparison writes
-    its store or a run spends minutes. The model comes first: it is the cheaper check, and a missing local
-    model must not send the dataset name to the hub."""
+def preflight(config: RunConfig):
+    """The model's config, checked, then the data, loaded: a model or dataset that cannot load fails here
+    with one clear line, before a comparison writes its store or a run spends minutes. The model comes
+    first: it is the cheaper check, and a missing local model must not send the dataset name to the hub."""
     from .data import load_text_classification
     from .modeling import load_config
 
     arch.arch_for_config(load_config(config.model, trust_remote_code=config.trust_remote_code))
-    load_text_classification(
+    return load_text_classification(
         config.dataset, text_column=config.text_column, text_pair_column=config.text_pair_column,
         label_column=config.label_column, eval_split=config.eval_split, seed=config.seed,
         max_train_samples=config.max_train_samples, max_eval_samples=config.max_eval_samples)
@@ -241,17 +241,12 @@ def train_and_evaluate(config: RunConfig, work_dir: str | Path,
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments, set_seed
 
     from .artifacts import directory_bytes, save
-    from .data import load_text_classification, tokenize
-    from .modeling import load_config
+    from .data import tokenize
 
     config = config.resolved()
     strategy = strategy_from_spec(config.strategy)
     set_seed(config.seed)
-    arch.arch_for_config(load_config(config.model, trust_remote_code=config.trust_remote_code))  # before the data
-    data = load_text_classification(
-        config.dataset, text_column=config.text_column, text_pair_column=config.text_pair_column,
-        label_column=config.label_column, eval_split=config.eval_split, seed=config.seed,
-        max_train_samples=config.max_train_samples, max_eval_samples=config.max_eval_samples)
+    data = preflight(config)
     model, tokenizer = load_model_and_tokenizer(config, data.num_labels, data.label_names, strategy)
     loaded_model_bytes = model_bytes(model)
     estimate = _estimate(config, model.config, data.num_labels)
