@@ -44,7 +44,10 @@ def test_ctrl_c_marks_the_run_interrupted_and_the_rerun_completes(tmp_path):
     command = [sys.executable, "-m", "peftkit", "compare", "--model", str(model), "--dataset", str(data),
                "-s", "head", "-s", "lora", "--epochs", "3", "--max-length", "16", "--batch-size", "4",
                "--output", str(out)]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # Ctrl-C's default action, even when the tests run from a background job that ignores SIGINT (the
+    # child would inherit that, and Python raises no KeyboardInterrupt for an ignored signal)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 300
     while time.time() < deadline and len(list((out / "runs").glob("*.json"))) < 1:
         time.sleep(0.2)
