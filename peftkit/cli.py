@@ -28,7 +28,7 @@ def cli(debug: bool) -> None:
 
 @cli.command("list")
 def list_command() -> None:
-    """Each strategy with a one-line description and its options (with defaults)."""
+    """Each strategy with a one-line description, its options and its training defaults."""
     from rich.console import Console
     from rich.table import Table
 
@@ -38,13 +38,18 @@ def list_command() -> None:
     table.add_column("strategy", style="bold")
     table.add_column("description")
     table.add_column("options (default)")
+    table.add_column("training (default)", no_wrap=True)
     for name in list_strategies():
         cls = strategy_class(name)
         opts = "\n".join(f"{n}={d!r}: {h}" if h else f"{n}={d!r}" for n, _t, d, h in cls.Options.describe())
-        table.add_row(name + (" *" if cls.core else ""), cls.description, opts or "-")
+        d = cls.defaults
+        training = f"lr {d.learning_rate:g}\n{d.epochs:g} epochs\nwarm-up {d.warmup:g}\nweight decay {d.weight_decay:g}"
+        table.add_row(name + (" *" if cls.core else ""), cls.description, opts or "-", training)
     console = Console()
     console.print(table)
-    console.print("* core strategies (what `compare` runs by default). SPEC syntax: name:key=value,key=value")
+    console.print("* core strategies (what `compare` runs by default). SPEC syntax: name:key=value,key=value. "
+                  "Training defaults: `--hp STRATEGY.KEY=VALUE` overrides them; their sources are in "
+                  "peftkit/strategies/")
 
 
 PARAMS_COLUMNS = [

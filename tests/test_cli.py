@@ -19,6 +19,10 @@ def test_list_shows_strategies_and_options():
     assert result.exit_code == 0
     for word in ("lora", "adapter", "reduction_factor", "num_virtual_tokens", "unfreeze_every", "bitfit"):
         assert word in result.output
+    from peftkit.registry import strategy_class
+
+    for name in ("full", "prefix", "head"):  # each strategy's own training defaults, as compare uses them
+        assert f"lr {strategy_class(name).defaults.learning_rate:g}" in result.output
 
 
 def test_params_json_rows(capsys):

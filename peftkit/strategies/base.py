@@ -15,7 +15,7 @@ from ..options import NoOptions, StrategyOptions
 class TrainDefaults:
     """A strategy's default training hyperparameters, with where they come from.
 
-    Rates differ by orders of magnitude between strategies (full ~2e-5, LoRA ~5e-4, prompt tuning
+    Rates differ by orders of magnitude between strategies (full ~1e-4, LoRA ~1e-3, prompt tuning
     ~3e-2): a comparison with one shared rate is not fair, so `compare` uses these unless told otherwise.
     """
 
