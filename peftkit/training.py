@@ -198,14 +198,13 @@ def _callbacks(progress: Callable[[int, int], None] | None):
 
 # -- the run -----------------------------------------------------------------------------------------
 
-def load_model_and_tokenizer(config: RunConfig, num_labels: int, label_names: list[str], strategy=None):
+def load_model_and_tokenizer(config: RunConfig, model_config, num_labels: int, label_names: list[str], strategy=None):
+    """The weights and tokenizer of ``config.model``, whose (checked) config ``preflight`` returned."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from .modeling import load_config, prepare_tokenizer, resolve_model
+    from .modeling import prepare_tokenizer, resolve_model
 
     path = resolve_model(config.model)
-    model_config = load_config(path, trust_remote_code=config.trust_remote_code)
-    arch.arch_for_config(model_config)  # clear error if unsupported
     # a strategy may need the weights loaded its own way (qlora: in 4-bit)
     load_kwargs = getattr(strategy, "from_pretrained_kwargs", lambda _config: {})(model_config)
     try:
@@ -220,14 +219,16 @@ def load_model_and_tokenizer(config: RunConfig, num_labels: int, label_names: li
 
 
 def preflight(config: RunConfig):
-    """The model's config, checked, then the data, loaded: a model or dataset that cannot load fails here
-    with one clear line, before a comparison writes its store or a run spends minutes. The model comes
-    first: it is the cheaper check, and a missing local model must not send the dataset name to the hub."""
+    """The model's config, checked, then the data, loaded: ``(model_config, data)``. A model or dataset that
+    cannot load fails here with one clear line, before a comparison writes its store or a run spends
+    minutes. The model comes first: it is the cheaper check, and a missing local model must not send the
+    dataset name to the hub."""
     from .data import load_text_classification
     from .modeling import load_config
 
-    arch.arch_for_config(load_config(config.model, trust_remote_code=config.trust_remote_code))
-    return load_text_classification(
+    model_config = load_config(config.model, trust_remote_code=config.trust_remote_code)
+    arch.arch_for_config(model_config)  # clear error if unsupported
+    return model_config, load_text_classification(
         config.dataset, text_column=config.text_column, text_pair_column=config.text_pair_column,
         label_column=config.label_column, eval_split=config.eval_split, seed=config.seed,
         max_train_samples=config.max_train_samples, max_eval_samples=config.max_eval_samples)
@@ -246,8 +247,8 @@ def train_and_evaluate(config: RunConfig, work_dir: str | Path,
     config = config.resolved()
     strategy = strategy_from_spec(config.strategy)
     set_seed(config.seed)
-    data = preflight(config)
-    model, tokenizer = load_model_and_tokenizer(config, data.num_labels, data.label_names, strategy)
+    model_config, data = preflight(config)
+    model, tokenizer = load_model_and_tokenizer(config, model_config, data.num_labels, data.label_names, strategy)
     loaded_model_bytes = model_bytes(model)
     estimate = _estimate(config, model.config, data.num_labels)
     model = strategy.apply(model)  # may raise UnsupportedError: the caller records it
