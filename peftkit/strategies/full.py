@@ -1,7 +1,16 @@
 """Full fine-tuning: every parameter trains."""
 
+from dataclasses import dataclass
+
+from ..options import StrategyOptions
+from ..pooling import Pooling, apply_pooling, pooling_merge_blocker, pooling_option
 from ..registry import register_strategy
 from .base import Strategy, TrainDefaults
+
+
+@dataclass
+class FullOptions(StrategyOptions):
+    pooling: Pooling = pooling_option("head")
 
 
 @register_strategy
@@ -10,9 +19,14 @@ class FullStrategy(Strategy):
     description = "Full fine-tuning: every parameter of the model trains."
     merge_blocker = None
     defaults = TrainDefaults(1e-4, source="BERT paper (Devlin et al., 2019) grid 2e-5..5e-5 for BERT-base; 1e-4 for a small (6-layer, 384-wide) encoder and a 3-epoch budget, chosen over 5e-5 by `--search lr` on held-out SST-2 training data (benchmarks/results/search-sst2)")
+    Options = FullOptions
     core = True
 
     def apply(self, model):
         for p in model.parameters():
             p.requires_grad_(True)
+        apply_pooling(self, model)
         return self._mark(model)
+
+    def cannot_merge(self) -> str | None:
+        return pooling_merge_blocker(self.options)

@@ -30,6 +30,7 @@ from .. import architectures as arch
 from ..errors import OptionError, PeftkitError
 from ..launch import fsdp_launched, launched_distributed
 from ..options import StrategyOptions, option
+from ..pooling import Pooling, apply_pooling, pooling_merge_blocker, pooling_option
 from ..registry import register_strategy
 from .base import Strategy, TrainDefaults, is_no_decay
 
@@ -40,6 +41,7 @@ class GradualOptions(StrategyOptions):
         None, "unfreeze one more group after this many epochs (or steps); default: spread over the first epoch")
     unit: Literal["epoch", "step"] = option("epoch", "what unfreeze_every counts")
     lr_decay: float = option(1 / 2.6, "learning-rate factor per group going down (ULMFiT: 1/2.6; 1 = same rate everywhere)")
+    pooling: Pooling = pooling_option("head")
 
     def validate(self):
         self.positive("unfreeze_every")
@@ -96,7 +98,11 @@ class GradualStrategy(Strategy):
         # first on_train_step of a loop, then freezes what must wait).
         if not launched_distributed():
             self.set_stage(model, 0)
+        apply_pooling(self, model)
         return self._mark(model)
+
+    def cannot_merge(self) -> str | None:
+        return pooling_merge_blocker(self.options)
 
     def on_train_step(self, model, *, epoch: float, global_step: int) -> None:
         stage = self.stage_at(model, epoch=epoch, global_step=global_step)
