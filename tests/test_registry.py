@@ -28,8 +28,10 @@ def test_unknown_option_lists_valid_ones():
     with pytest.raises(peftkit.OptionError) as e:
         peftkit.get_strategy("lora", rank=4)
     assert "'rank'" in str(e.value) and "r, alpha, dropout, target_modules" in str(e.value)
-    with pytest.raises(peftkit.OptionError, match="valid options: none"):
+    with pytest.raises(peftkit.OptionError, match="'lr' for strategy 'full'; valid options: pooling"):
         peftkit.get_strategy("full", lr=1)
+    with pytest.raises(peftkit.OptionError, match="valid options: none"):
+        peftkit.get_strategy("bitfit", lr=1)
 
 
 @pytest.mark.parametrize("name, options, word", [
