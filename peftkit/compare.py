@@ -184,7 +184,7 @@ def execute(store: ResultStore, runs: list[RunConfig], console, world: int, rank
         overall = progress.add_task(title, total=len(runs), completed=done)
         for order, config in todo:
             label = f"{config.strategy} (seed {config.seed}" + (
-                f", lr {config.learning_rate:g})" if config.eval_split == TRAIN_HOLDOUT else ")")
+                f", lr {config.resolved().learning_rate:g})" if config.eval_split == TRAIN_HOLDOUT else ")")
             task = progress.add_task(f"  {label}", total=None)
 
             def on_progress(step: int, total: int, task=task) -> None:

@@ -91,3 +91,17 @@ def test_search_grid_without_search_and_bad_grid_fail_clearly(assets):
                              "--output", str(root / "bad"), *extra)
         assert code == 2 and words in text and "Traceback" not in text, text
         assert not (root / "bad" / "runs").exists() or not any((root / "bad" / "runs").iterdir())
+
+
+def test_compare_on_the_holdout_without_search(assets):
+    """`--eval-split train-holdout` alone (a sweep scored on held-out training data) runs each
+    strategy at its default rate; the progress label shows that rate."""
+    root, data, bert = assets
+    out = root / "holdout"
+    code, text = peftkit("compare", "--model", str(bert), "--dataset", str(data), "-s", "bitfit",
+                         "--eval-split", "train-holdout", "--epochs", "1", "--max-length", "16", "--output", str(out))
+    assert code == 0 and "Traceback" not in text, text
+    assert "bitfit (seed 0, lr 0.001)" in text, text
+    (record,) = [json.loads(p.read_text()) for p in (out / "runs").glob("*.json")]
+    assert "held out from the training data" in record["train_info"]["eval_split"]
+    assert record["train_info"]["num_train_samples"] == 72
