@@ -39,10 +39,6 @@ class ArchSpec:
     attn_out: str
     ffn_out: str
     causal: bool = False  # decoder-only: classifies from the last non-padding token
-    # prefix tuning: "peft" (peft's past_key_values route works), "native" (peftkit injects the
-    # prefix through the attention interface), or None (then `prefix_reason` says why not).
-    prefix: str | None = "peft"
-    prefix_reason: str = ""
     notes: str = ""
 
     @property
@@ -92,7 +88,6 @@ ARCHITECTURES: tuple[ArchSpec, ...] = (
         ("pre_classifier", "classifier"), (),
         query=r"attention\.q_lin", key=r"attention\.k_lin", value=r"attention\.v_lin",
         attn_out=r"attention\.out_lin", ffn_out=r"ffn\.lin2",
-        prefix="native",
     ),
     ArchSpec(
         "ALBERT", ("albert",), "albert", "albert.encoder.albert_layer_groups", ("classifier",),
@@ -100,14 +95,12 @@ ARCHITECTURES: tuple[ArchSpec, ...] = (
         query=r"albert_layers\.\d+\.attention\.query", key=r"albert_layers\.\d+\.attention\.key",
         value=r"albert_layers\.\d+\.attention\.value", attn_out=r"albert_layers\.\d+\.attention\.dense",
         ffn_out=r"albert_layers\.\d+\.ffn_output",
-        prefix="native",
         notes="blocks are ALBERT's shared layer groups: added modules are shared like the weights",
     ),
     ArchSpec(
         "DeBERTa-v2", ("deberta-v2",), "deberta", "deberta.encoder.layer", ("pooler", "classifier"), (),
         query=r"attention\.self\.query_proj", key=r"attention\.self\.key_proj",
         value=r"attention\.self\.value_proj", attn_out=r"attention\.output\.dense", ffn_out=r"output\.dense",
-        prefix="native",
         notes="the pooler (ContextPooler) is new at fine-tuning time and counts as head; prefix keys get "
               "content scores only (no relative position)",
     ),
@@ -236,6 +229,15 @@ def num_attention_heads(config) -> int:
         if isinstance(value, int):
             return value
     raise PeftkitError(f"cannot find the number of attention heads in {type(config).__name__}")
+
+
+def kv_width(config) -> int:
+    """Width of one attention layer's keys (and values): head size times key/value heads (fewer than
+    the query heads under grouped-query attention)."""
+    heads = num_attention_heads(config)
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
+    kv_heads = getattr(config, "num_key_value_heads", None) or heads
+    return head_dim * kv_heads
 
 
 def model_device(model: nn.Module) -> torch.device:

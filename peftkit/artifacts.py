@@ -53,7 +53,7 @@ def save(model: nn.Module, directory: str | Path, *, base_model: str | None = No
     if label_names is None and getattr(base.config, "id2label", None):
         label_names = [base.config.id2label[i] for i in range(len(base.config.id2label))]
     meta = {
-        "strategy": strategy.to_dict(),
+        "strategy": {"name": strategy.name, "options": strategy.saved_options(model)},
         "base_model": base_model or getattr(base.config, "name_or_path", None),
         "label_names": label_names,
         "model_type": base.config.model_type,
@@ -103,7 +103,11 @@ def load(directory: str | Path, base_model: str | nn.Module | None = None) -> nn
     if meta.get("format") == "peft":
         from peft import PeftModel
 
-        model = PeftModel.from_pretrained(model, directory)
+        from .strategies._peft import quiet
+
+        strategy.check_peft_artifact(model)
+        with quiet():
+            model = PeftModel.from_pretrained(model, directory)
         model.peftkit_strategy = strategy
     else:
         model = strategy.apply(model)

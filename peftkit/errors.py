@@ -24,3 +24,20 @@ class UnsupportedError(PeftkitError):
     def __init__(self, strategy: str, architecture: str, reason: str):
         self.strategy, self.architecture, self.reason = strategy, architecture, reason
         super().__init__(f"strategy '{strategy}' cannot apply to {architecture}: {reason}")
+
+
+class UpstreamError(UnsupportedError):
+    """An installed dependency (transformers, peft...) no longer offers what a strategy needs, and peftkit
+    has no way around it. The message names the package versions, so a bug report can be precise."""
+
+    def __init__(self, strategy: str, architecture: str, reason: str, packages: tuple[str, ...]):
+        from importlib.metadata import PackageNotFoundError, version
+
+        def installed(name: str) -> str:
+            try:
+                return f"{name} {version(name)}"
+            except PackageNotFoundError:
+                return f"{name} (not installed)"
+
+        self.packages = tuple(installed(p) for p in packages)
+        super().__init__(strategy, architecture, f"{reason} (with {', '.join(self.packages)})")

@@ -99,3 +99,43 @@ def test_merge_refuses_a_non_empty_output_and_leaves_nothing_on_failure(tmp_path
 def test_load_refuses_a_foreign_directory(tmp_path):
     with pytest.raises(PeftkitError, match="peftkit.json"):
         peftkit.load(tmp_path)
+
+
+@pytest.mark.parametrize("route", ["native", "peft"])
+def test_a_prefix_artifact_records_its_route_and_loads_through_it(route, tmp_path):
+    """An artifact made by either route loads through that route, whatever `auto` would pick now."""
+    from peftkit.strategies.prefix import peft_refusal, route_of
+
+    if route == "peft" and peft_refusal(tiny_model("bert")):
+        pytest.skip("the installed transformers offers peft no past_key_values route")
+    tiny_model("bert").save_pretrained(tmp_path / "base")
+    model = peftkit.get_strategy("prefix", route=route).apply(
+        AutoModelForSequenceClassification.from_pretrained(tmp_path / "base"))
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.requires_grad:
+                p.add_(0.05 * torch.randn_like(p))
+    model.eval()
+    expected = model(**inputs("bert")).logits
+    peftkit.save(model, tmp_path / "saved", base_model=str(tmp_path / "base"))
+    meta = peftkit.artifacts.read_metadata(tmp_path / "saved")
+    assert meta["strategy"]["options"]["route"] == route
+    assert meta["format"] == ("peft" if route == "peft" else "safetensors")
+    loaded = peftkit.load(tmp_path / "saved")
+    assert route_of(loaded) == route
+    torch.testing.assert_close(loaded(**inputs("bert")).logits, expected)
+
+
+def test_a_peft_prefix_artifact_is_refused_clearly_where_peft_cannot_run_it(tmp_path, monkeypatch):
+    """A prefix artifact made by peft's route, loaded where the model no longer takes past_key_values:
+    refused with the versions and the way out, not a crash at the first forward."""
+    import peftkit.strategies.prefix as prefix
+
+    if prefix.peft_refusal(tiny_model("bert")):
+        pytest.skip("the installed transformers cannot make a peft prefix artifact")
+    model = trained("prefix", "bert", tmp_path / "base")
+    peftkit.save(model, tmp_path / "saved", base_model=str(tmp_path / "base"))
+    monkeypatch.setattr(prefix, "peft_refusal", lambda model: "BertModel.forward takes no past_key_values")
+    with pytest.raises(peftkit.UnsupportedError, match=r"peft's past_key_values route.*constraints.txt.*"
+                                                       r"\(with transformers \S+, peft \S+\)"):
+        peftkit.load(tmp_path / "saved")

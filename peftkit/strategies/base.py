@@ -79,6 +79,16 @@ class Strategy:
     def cannot_merge(self) -> str | None:
         return self.merge_blocker
 
+    # -- artifacts --------------------------------------------------------------------------
+    def saved_options(self, model: nn.Module) -> dict[str, Any]:
+        """The options an artifact of ``model`` records: enough to rebuild it as it was made (a strategy
+        that chose between ways of applying itself records the one it took)."""
+        return self.options.to_dict()
+
+    def check_peft_artifact(self, model: nn.Module) -> None:
+        """Raise ``UnsupportedError`` if a peft adapter saved by this strategy cannot run on ``model``
+        with the installed packages (checked before loading it)."""
+
     # -- description ------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "options": self.options.to_dict()}

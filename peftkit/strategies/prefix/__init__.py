@@ -1,16 +1,28 @@
 """Prefix tuning (Li & Liang, 2021): trainable key/value prefixes in every attention layer.
 
-Through peft where its ``past_key_values`` route works for the architecture; otherwise peftkit
-injects the same prefixes through transformers' attention interface (``native.py``).
+Two routes, chosen at ``apply`` time from what the installed model can do (``route=auto``):
+
+- ``peft``: peft's prefix tuning, which hands the prefixes to the model as ``past_key_values``. It
+  works where the model's forward (or its body's) takes an argument of that name: BERT, RoBERTa,
+  ELECTRA, GPT-2, Llama and Qwen2 up to transformers 5.23. The artifact is a standard peft adapter.
+- ``native``: peftkit injects the same prefixes through transformers' attention interface
+  (``native.py``): ALBERT, DistilBERT and DeBERTa-v2, whose forwards never took ``past_key_values``,
+  and every family from transformers 5.24, which renamed it ``cache``.
+
+Both have the same parameters (and so the same counts). A saved artifact records the route that
+made it (``route`` in its options), and loads through that route.
 """
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
+from typing import Literal
 
 import peft
 
 from ... import architectures as arch
+from ...errors import UpstreamError
 from ...options import StrategyOptions, option
 from ...registry import register_strategy
 from .. import _peft
@@ -23,6 +35,9 @@ class PrefixOptions(StrategyOptions):
     num_virtual_tokens: int = option(20, "number of prefix key/value vectors per attention layer")
     projection: bool = option(False, "reparameterise the prefix through a two-layer MLP (Li & Liang)")
     projection_hidden_size: int | None = option(None, "hidden size of that MLP; default: the model's hidden size")
+    route: Literal["auto", "peft", "native"] = option(
+        "auto", "how prefixes reach attention: peft's past_key_values, peftkit's attention interface "
+                "(native), or auto: peft where the installed model takes past_key_values, else native")
 
     def validate(self):
         self.positive("num_virtual_tokens", "projection_hidden_size")
@@ -39,24 +54,51 @@ class PrefixStrategy(Strategy):
     peft_backed = True
 
     def apply(self, model):
-        spec = arch.arch_for(model)
         o = self.options
-        if spec.prefix is None:
-            raise arch.unsupported(self.name, model, spec.prefix_reason)
         base = arch.unwrap(model)
-        if spec.prefix == "native":
+        refusal = peft_refusal(base)
+        if o.route == "peft" and refusal:
+            raise UpstreamError(self.name, arch.model_label(model), refusal, ("transformers", "peft"))
+        if o.route == "native" or refusal:
             freeze(base)
             native.attach(base, num_virtual_tokens=o.num_virtual_tokens, projection=o.projection,
                           projection_hidden_size=o.projection_hidden_size)
             unfreeze_head(base)
             return self._mark(base)
-        hidden = arch.input_embedding_dim(base)
         config = peft.PrefixTuningConfig(
             num_virtual_tokens=o.num_virtual_tokens,
             prefix_projection=o.projection,
-            encoder_hidden_size=o.projection_hidden_size or hidden,
+            encoder_hidden_size=o.projection_hidden_size or base.config.hidden_size,
             num_layers=len(arch.blocks(base)),
             num_attention_heads=arch.num_attention_heads(base.config),
             token_dim=base.config.hidden_size,
         )
         return _peft.wrap(self, model, config)
+
+    def saved_options(self, model) -> dict:
+        return {**self.options.to_dict(), "route": route_of(model)}
+
+    def check_peft_artifact(self, model) -> None:
+        refusal = peft_refusal(model)
+        if refusal:
+            raise UpstreamError(
+                self.name, arch.model_label(model),
+                f"this artifact was made by peft's past_key_values route, and {refusal}; load it where the "
+                "tested lock is installed (pip install -c constraints.txt) or retrain it, which takes the "
+                "native route", ("transformers", "peft"))
+
+
+def route_of(model) -> str:
+    """The route that made a prefixed model."""
+    return "native" if hasattr(arch.unwrap(model), "peftkit_prefix") else "peft"
+
+
+def peft_refusal(model) -> str | None:
+    """Why peft's prefix tuning cannot run on ``model`` (None: it can). peft passes the prefixes as
+    ``past_key_values`` to the model's forward, or else to its body's, and refuses when neither names it."""
+    model = arch.unwrap(model)
+    body = arch.body(model)
+    if any("past_key_values" in inspect.signature(m.forward).parameters for m in (model, body)):
+        return None
+    return (f"{type(body).__name__}.forward takes no past_key_values, which peft's prefix tuning passes "
+            "the prefixes as")

@@ -1,12 +1,19 @@
-"""Prefix tuning without ``past_key_values``, for encoders whose forward has no cache (ALBERT,
-DistilBERT, DeBERTa-v2).
+"""Prefix tuning without ``past_key_values``: peftkit's own route, for models whose forward offers
+peft no ``past_key_values`` (ALBERT, DistilBERT and DeBERTa-v2 always; every family from transformers
+5.24, which renamed the argument to ``cache``).
 
 Each attention module gets learned key and value vectors prepended to its keys and values. They are
 injected through transformers' attention interface: the model's attention implementation is
 replaced by a thin wrapper (``peftkit_prefix_<impl>``) that concatenates the prefix and widens the
-padding mask, then calls the original implementation (sdpa, eager, ...). The prefix parameters live in
+mask, then calls the original implementation (sdpa, eager, ...). Every query may attend to every
+prefix position; decoders keep their causal order among the real tokens. The prefix parameters live in
 one ``PrefixEncoder`` (the same parameterisation as peft's, so parameter counts agree) registered on
-the model as ``peftkit_prefix``.
+the model as ``peftkit_prefix``. Positions are not shifted (peft's route numbers the real tokens from
+the prefix length on), so a model keeps all of its learned positions.
+
+The first forward checks that every attention module went through the wrapper: a transformers release
+that stops routing attention through the interface is refused (``UpstreamError``), never trained
+silently without its prefix.
 
 DeBERTa-v2 computes attention in its own module (no attention interface), with disentangled
 relative-position scores between every query and key. Its attention forward is replaced by the same
@@ -22,12 +29,19 @@ import types
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import AttentionInterface
-from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, AttentionMaskInterface
-from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
 from ... import architectures as arch
+from ...errors import UpstreamError
 from ...params import AddedModule
+
+try:
+    from transformers import AttentionInterface
+    from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, AttentionMaskInterface
+    from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+except ImportError as e:  # checked at apply time, so that the rest of peftkit still imports
+    _INTERFACE_ERROR: str | None = f"transformers has no attention interface ({e})"
+else:
+    _INTERFACE_ERROR = None
 
 PREFIX = "peftkit_prefix_"
 
@@ -65,12 +79,26 @@ def _base_implementation(module: nn.Module, base_impl: str):
     return implementation
 
 
+def _causal_mask(query: torch.Tensor, key: torch.Tensor, boolean: bool) -> torch.Tensor:
+    """The causal mask the implementation would have built itself ([1, 1, queries, keys]); the last
+    queries are the last keys (a decoding step sees every key before it)."""
+    q, k = query.shape[2], key.shape[2]
+    allowed = torch.ones(q, k, dtype=torch.bool, device=query.device).tril(diagonal=k - q)[None, None]
+    if boolean:
+        return allowed
+    return torch.zeros(allowed.shape, dtype=query.dtype, device=query.device).masked_fill(
+        ~allowed, torch.finfo(query.dtype).min)
+
+
 def _prefixed_attention(module, query, key, value, attention_mask, **kwargs):
     base_impl = module.config._attn_implementation[len(PREFIX):]
     state = module.__dict__.get("_peftkit_prefix")
     if state is None:  # another model sharing the config object: no prefix there
         return _base_implementation(module, base_impl)(module, query, key, value, attention_mask, **kwargs)
-    encoder, layer = state
+    encoder, layer = state.encoder, state.layer
+    state.calls += 1
+    if attention_mask is None and state.causal and query.shape[2] > 1:
+        attention_mask = _causal_mask(query, key, boolean=base_impl != "eager")
     batch, heads, _, head_dim = key.shape
     prefix = encoder()[:, layer]  # [P, 2, kv_dim]
     n = prefix.shape[0]
@@ -89,7 +117,9 @@ def _prefixed_attention(module, query, key, value, attention_mask, **kwargs):
 def _deberta_prefixed_forward(self, hidden_states, attention_mask, output_attentions=False, query_states=None,
                               relative_pos=None, rel_embeddings=None):
     """DebertaV2 DisentangledSelfAttention.forward with a prefix (transformers 5 layout)."""
-    encoder, layer = self.__dict__["_peftkit_prefix"]
+    state = self.__dict__["_peftkit_prefix"]
+    encoder, layer = state.encoder, state.layer
+    state.calls += 1
     heads = self.num_attention_heads
     if query_states is None:
         query_states = hidden_states
@@ -131,28 +161,61 @@ def _register(base_impl: str) -> str:
     return name
 
 
+class _LayerState:
+    """What one attention module needs of its prefix; kept out of the module's parameters."""
+
+    def __init__(self, encoder: PrefixEncoder, layer: int, causal: bool):
+        self.encoder, self.layer, self.causal, self.calls = encoder, layer, causal, 0
+
+
+# implementations whose masks peftkit knows how to widen (and, for decoders, build when they skip it)
+CAUSAL_IMPLEMENTATIONS = ("eager", "sdpa")
+
+
+def attention_modules(model: nn.Module) -> list[nn.Module]:
+    """The attention modules of ``model``: the parents of its key projections, in order."""
+    return [model.get_submodule(name.rsplit(".", 1)[0]) for name, _ in arch.find_modules(model, "key")]
+
+
 def attach(model: nn.Module, *, num_virtual_tokens: int, projection: bool, projection_hidden_size: int | None) -> None:
     """Add a trainable prefix to every attention module of ``model`` (a transformers model)."""
-    keys = arch.find_modules(model, "key")
-    attentions = []
-    for name, _ in keys:
-        parent = name.rsplit(".", 1)[0]
-        attentions.append(model.get_submodule(parent))
-    kv_dim = arch.out_features(keys[0][1])
-    weight = keys[0][1].weight
+    if _INTERFACE_ERROR:
+        raise UpstreamError("prefix", arch.model_label(model), _INTERFACE_ERROR, ("transformers",))
+    attentions = attention_modules(model)
+    weight = arch.find_modules(model, "key")[0][1].weight
     base_impl = model.config._attn_implementation or "eager"
     if base_impl.startswith(PREFIX):
         raise ValueError("this model already has a peftkit prefix")
-    encoder = PrefixEncoder(len(attentions), num_virtual_tokens, kv_dim, projection,
+    causal = arch.arch_for(model).causal
+    if causal and base_impl not in CAUSAL_IMPLEMENTATIONS:
+        raise arch.unsupported("prefix", model, f"peftkit's prefixes on a decoder need attention "
+                               f"{' or '.join(CAUSAL_IMPLEMENTATIONS)}, not '{base_impl}' (load the model "
+                               "with attn_implementation='sdpa')")
+    encoder = PrefixEncoder(len(attentions), num_virtual_tokens, arch.kv_width(model.config), projection,
                             projection_hidden_size or model.config.hidden_size,
                             device=weight.device, dtype=weight.dtype)
     model.peftkit_prefix = encoder
     disentangled = hasattr(attentions[0], "disentangled_attention_bias")
     for layer, module in enumerate(attentions):
-        if getattr(module, "is_causal", False):
-            raise arch.unsupported("prefix", model, "native prefixes are only implemented for bidirectional attention")
-        module.__dict__["_peftkit_prefix"] = (encoder, layer)
+        module.__dict__["_peftkit_prefix"] = _LayerState(encoder, layer, causal)
         if disentangled:
             module.forward = types.MethodType(_deberta_prefixed_forward, module)
     if not disentangled:
         model.config._attn_implementation = _register(base_impl)
+    model.register_forward_hook(_check_first_forward(attentions), with_kwargs=True)
+
+
+def _check_first_forward(attentions: list[nn.Module]):
+    """A forward hook that, once, checks that every attention module used its prefix."""
+    def hook(model, args, kwargs, output):
+        if getattr(hook, "done", False):
+            return output
+        missed = [i for i, m in enumerate(attentions) if m.__dict__["_peftkit_prefix"].calls == 0]
+        if missed:
+            raise UpstreamError(
+                "prefix", arch.model_label(model),
+                f"{len(missed)} of {len(attentions)} attention layers of {type(attentions[0]).__name__} do not "
+                "go through transformers' attention interface, so their prefix would be ignored", ("transformers",))
+        hook.done = True
+        return output
+    return hook
