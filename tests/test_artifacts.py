@@ -6,6 +6,8 @@ from tiny_models import batch, tiny_model
 from transformers import AutoModelForSequenceClassification
 
 import peftkit
+
+pytestmark = pytest.mark.canary
 from peftkit.errors import PeftkitError
 
 ARCHS = ["bert", "distilbert", "llama"]  # encoder, an encoder with peftkit's own prefix, a decoder

@@ -9,6 +9,8 @@ from tiny_models import CONFIGS, batch, tiny_model
 
 import peftkit
 
+pytestmark = pytest.mark.canary
+
 
 class _Records(logging.Handler):
     def __init__(self):

@@ -6,6 +6,8 @@ import torch
 from tiny_models import CONFIGS, batch, tiny_model
 
 import peftkit
+
+pytestmark = pytest.mark.canary
 from peftkit.architectures import arch_for_config
 from peftkit.strategies import prefix as prefix_module
 from peftkit.strategies.prefix import native
