@@ -322,6 +322,7 @@ def train_and_evaluate(config: RunConfig, work_dir: str | Path,
         "model_flops_per_second": model_flops_per_second,
         "mfu": flops.mfu(model_flops_per_second, _compute_dtype(config.precision)),
         "attention": getattr(arch.unwrap(model).config, "_attn_implementation", None),
+        "strategy_options": strategy.saved_options(model),  # as applied (prefix: the route it took)
         "train_loss": train_output.training_loss,
         "train_loss_curve": [[h["step"], h["loss"]] for h in trainer.state.log_history if "loss" in h],
         **{f"eval_{k}": v for k, v in metrics.items()},
