@@ -33,12 +33,11 @@ def list_command() -> None:
     from rich.table import Table
 
     from .registry import list_strategies, strategy_class
+    from .tables import print_rich
 
     table = Table(show_lines=True)
-    table.add_column("strategy", style="bold")
-    table.add_column("description")
-    table.add_column("options (default)")
-    table.add_column("training (default)", no_wrap=True)
+    for header in ("strategy", "description", "options (default)", "training (default)"):  # fold, never "…"
+        table.add_column(header, style="bold" if header == "strategy" else None, overflow="fold")
     for name in list_strategies():
         cls = strategy_class(name)
         opts = "\n".join(f"{n}={d!r}: {h}" if h else f"{n}={d!r}" for n, _t, d, h in cls.Options.describe())
@@ -46,7 +45,7 @@ def list_command() -> None:
         training = f"lr {d.learning_rate:g}\n{d.epochs:g} epochs\nwarm-up {d.warmup:g}\nweight decay {d.weight_decay:g}"
         table.add_row(name + (" *" if cls.core else ""), cls.description, opts or "-", training)
     console = Console()
-    console.print(table)
+    print_rich(table, console)
     console.print("* core strategies (what `compare` runs by default). SPEC syntax: name:key=value,key=value. "
                   "Training defaults: `--hp STRATEGY.KEY=VALUE` overrides them; their sources are in "
                   "peftkit/strategies/")
@@ -218,7 +217,7 @@ def compare_command(ctx, model, dataset, specs, recipe, seeds, hp, output, allow
         raise PeftkitError(f"--hp names strategy '{next(iter(overrides))}', which is not in this comparison")
     demo_run = model is None
     if demo_run and not given("max_length"):
-        settings["max_length"] = 32
+        settings["max_length"] = demo.MAX_LENGTH
     # validated before anything is written
     base = RunConfig(model=model or "demo", dataset=dataset or "demo", strategy="full",
                      trust_remote_code=trust_remote_code, **settings)
@@ -250,14 +249,12 @@ def compare_command(ctx, model, dataset, specs, recipe, seeds, hp, output, allow
 
 def _print_summary(console, rows: list[dict], output: Path, notes: list[str]) -> None:
     from .compare import write_all_reports
-    from .report import aggregate, summary_table
+    from .report import aggregate, print_summary
     from .store import ResultStore
-    from .tables import to_rich
 
     paths = write_all_reports(ResultStore(output), title=f"peftkit compare: {output}", notes=notes)
-    display_rows, columns = summary_table(aggregate(rows))
-    console.print(to_rich(display_rows, columns, title="peftkit compare"))
-    console.print("reports: " + ", ".join(str(p) for p in paths.values()))
+    print_summary(aggregate(rows), paths["md"], console)
+    console.print("reports: " + ", ".join(str(p) for p in paths.values()), soft_wrap=True, markup=False, highlight=False)
 
 
 @cli.command("report")
@@ -266,16 +263,18 @@ def _print_summary(console, rows: list[dict], output: Path, notes: list[str]) ->
 def report_command(directory: str, fmt: str) -> None:
     """Rebuild report.md, results.csv, results.json and plot.png from a results directory."""
     from .compare import rows_from_store, write_all_reports
-    from .report import aggregate, summary_table
+    from .report import aggregate, print_summary, summary_table
     from .store import ResultStore
 
     store = ResultStore(directory)
     if not store.runs_dir.is_dir():
         raise PeftkitError(f"{directory} holds no results (no runs/ folder); pass the --output of a compare run")
-    rows = rows_from_store(store)
-    write_all_reports(store, title=f"peftkit compare: {directory}", notes=[])
-    display_rows, columns = summary_table(aggregate(rows))
-    render(display_rows, columns, fmt, title="peftkit compare")
+    summary = aggregate(rows_from_store(store))
+    paths = write_all_reports(store, title=f"peftkit compare: {directory}", notes=[])
+    if fmt == "table":  # the console's few columns; report.md, csv and json have them all
+        print_summary(summary, paths["md"])
+    else:
+        render(*summary_table(summary), fmt, title="peftkit compare")
 
 
 @cli.command("train")
@@ -406,6 +405,17 @@ def merge_command(directory, output) -> None:
     out = merge(directory, output)  # refuses a non-empty output, writes nothing half
     click.echo(f"merged into {out} ({_size(directory_bytes(out))}); load it with "
                "AutoModelForSequenceClassification.from_pretrained")
+
+
+@cli.command("env")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--no-check", is_flag=True, help="Skip the strategy x family check (versions and lock only).")
+def env_command(fmt: str, no_check: bool) -> None:
+    """For bug reports: versions, the lock, and every strategy checked on a tiny model of every family."""
+    from .env import collect, to_json, to_text
+
+    report = collect(check=not no_check)
+    click.echo(to_json(report) if fmt == "json" else to_text(report), nl=False)
 
 
 ESTIMATE_COLUMNS = [

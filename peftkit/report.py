@@ -154,6 +154,27 @@ def summary_table(summary: Sequence[dict]) -> tuple[list[dict], list[tuple[str, 
     return rows, columns
 
 
+# The console's view of the summary: few enough columns to read at 80 columns; report.md has them all.
+CONSOLE_COLUMNS = [("strategy", "strategy"), ("status", "status"), ("percent", "trainable %"), ("memory", "memory"),
+                   ("seconds", "time s"), ("accuracy", "accuracy")]
+
+
+def print_summary(summary: Sequence[dict], report_md: str | Path, console=None) -> None:
+    """The console table of a comparison, and where the full one is."""
+    from rich.console import Console
+
+    from .tables import print_rich, to_rich
+
+    console = console or Console()
+    rows, columns = summary_table(summary)
+    shown = {key for key, _ in CONSOLE_COLUMNS}
+    caption = "* Pareto front of accuracy against trainable parameters" if any(s.get("pareto") for s in summary) else None
+    print_rich(to_rich(rows, CONSOLE_COLUMNS, title="peftkit compare", caption=caption), console)
+    rest = ", ".join(header for key, header in columns if key not in shown)
+    console.print(f"full table ({rest}), every run and the notes: {report_md}", soft_wrap=True, markup=False,
+                  highlight=False)
+
+
 def overlap_line(summary: Sequence[dict]) -> str:
     """The sentence under the summary table that says which accuracy gaps are within one std."""
     if all(s["eval_accuracy_mean"] is None for s in summary):

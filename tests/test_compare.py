@@ -1,4 +1,4 @@
-"""`peftkit compare` end to end on a tiny model and synthetic data, through the real CLI."""
+"""`peftkit compare` end to end on a tiny model and a subset of the demo's SST-2 slice, through the real CLI."""
 
 import json
 import subprocess
@@ -34,6 +34,7 @@ def assets(tmp_path_factory):
     return root, data, bert, llama
 
 
+@pytest.mark.canary  # the canary's one tiny compare
 def test_compare_runs_reports_and_resumes(assets):
     root, data, bert, _ = assets
     out = root / "out"
@@ -56,6 +57,9 @@ def test_compare_runs_reports_and_resumes(assets):
         assert (out / name).stat().st_size > 0
     summary = json.loads((out / "results.json").read_text())
     assert [s["strategy"] for s in summary["summary"]] == ["head", "lora:r=4", "adapter"]
+    assert "…" not in text and "report.md" in text  # the console table, piped: every cell whole, never cut
+    for s in summary["summary"]:
+        assert s["strategy"] in text and f"{s['eval_accuracy_mean']:.3f} ± {s['eval_accuracy_std']:.3f}" in text
     for key in METRICS:
         assert key in summary["runs"][0], key
     assert "±" in (out / "report.md").read_text()

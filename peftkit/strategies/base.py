@@ -79,6 +79,11 @@ class Strategy:
     def cannot_merge(self) -> str | None:
         return self.merge_blocker
 
+    def unavailable_here(self) -> str | None:
+        """Why this strategy cannot run on this machine at all (a missing GPU or package), or None.
+        ``apply`` still refuses with ``UnsupportedError``; this lets reports say so once, not per model."""
+        return None
+
     # -- artifacts --------------------------------------------------------------------------
     def saved_options(self, model: nn.Module) -> dict[str, Any]:
         """The options an artifact of ``model`` records: enough to rebuild it as it was made (a strategy

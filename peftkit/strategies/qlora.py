@@ -116,6 +116,10 @@ class QLoraStrategy(LoraStrategy):
         # casts them to fp32 anyway, and loading them in bf16 first would only round them.
         return {"quantization_config": quantization, "dtype": torch.float32}
 
+    def unavailable_here(self) -> str | None:
+        problem = _missing()
+        return _refusal(problem) if problem else None
+
     def apply(self, model: nn.Module) -> nn.Module:
         problem = _missing()
         if problem:
