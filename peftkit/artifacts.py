@@ -74,8 +74,23 @@ def read_metadata(directory: str | Path) -> dict[str, Any]:
         raise PeftkitError(f"{path} is not valid JSON") from None
 
 
+# weight formats that torch.load unpickles: an artifact offering any of them is refused, never read
+PICKLED_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
+
+
+def refuse_pickled_weights(directory: Path) -> None:
+    """Raise if ``directory`` holds weights in a pickle-based format (peft would fall back to reading them)."""
+    for path in sorted(Path(directory).rglob("*")):
+        if path.is_file() and path.suffix.lower() in PICKLED_SUFFIXES:
+            raise PeftkitError(
+                f"{path} holds weights in a pickle-based format, which peftkit never loads (unpickling can run "
+                "code); re-save the model with save_pretrained(), which writes safetensors "
+                "(safe_serialization=True on transformers 4), and remove that file")
+
+
 def load(directory: str | Path, base_model: str | nn.Module | None = None) -> nn.Module:
-    """Rebuild the trained model: the base model (from ``peftkit.json`` unless given) plus what was saved."""
+    """Rebuild the trained model: the base model (from ``peftkit.json`` unless given) plus what was saved.
+    Only safetensors are read, for the artifact and for the base model: nothing is unpickled."""
     from transformers import AutoModelForSequenceClassification
 
     from .modeling import resolve_model
@@ -83,6 +98,7 @@ def load(directory: str | Path, base_model: str | nn.Module | None = None) -> nn
 
     directory = Path(directory)
     meta = read_metadata(directory)
+    refuse_pickled_weights(directory)
     labels = meta.get("label_names") or ["0", "1"]
     if base_model is None:
         base_model = meta.get("base_model")
@@ -92,7 +108,7 @@ def load(directory: str | Path, base_model: str | nn.Module | None = None) -> nn
         try:
             model = AutoModelForSequenceClassification.from_pretrained(
                 resolve_model(base_model), num_labels=len(labels), id2label=dict(enumerate(labels)),
-                label2id={n: i for i, n in enumerate(labels)})
+                label2id={n: i for i, n in enumerate(labels)}, use_safetensors=True)
         except OSError as e:
             raise PeftkitError(f"cannot load base model '{base_model}': {str(e).strip().splitlines()[0]}") from None
     else:

@@ -212,7 +212,7 @@ def load_model_and_tokenizer(config: RunConfig, model_config, num_labels: int, l
         model = AutoModelForSequenceClassification.from_pretrained(
             path, num_labels=num_labels, id2label=dict(enumerate(label_names)),
             label2id={n: i for i, n in enumerate(label_names)}, trust_remote_code=config.trust_remote_code,
-            **load_kwargs)
+            use_safetensors=True, **load_kwargs)  # never unpickle a user's weights
     except OSError as e:
         raise PeftkitError(f"cannot load model '{config.model}': {str(e).strip().splitlines()[0]}") from None
     return model, prepare_tokenizer(tokenizer, model)
