@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,8 @@ from .meta import meta_info
 from .registry import core_strategies, list_strategies, strategy_from_spec
 from .store import ResultStore, flat_row
 from .training import RunConfig
-from .worker import PROGRESS, outcome
+from .worker import PROGRESS, outcome, worker_dir
+from .worker import command as worker_command
 
 HYPERPARAMETERS = ("learning_rate", "epochs", "warmup", "weight_decay", "batch_size")
 # Settings shared by every run of a comparison; an output directory holds one such setting only.
@@ -66,6 +67,8 @@ class Comparison:
         shared = {k: getattr(self.base, k) for k in SHARED_KEYS}
         if self.search_grid:  # searched and default rates must not mix in one table
             shared["lr_search_grid"] = list(self.search_grid)
+        if self.base.drop_invalid_rows:  # other data than the default's; absent when off, so older stores match
+            shared["drop_invalid_rows"] = True
         return shared
 
 
@@ -87,14 +90,13 @@ def record_for(config: RunConfig, train_info: dict[str, Any], order: int) -> dic
 
 def run_worker(config: RunConfig, log_path: Path, on_progress) -> dict[str, Any]:
     """Run one config in a child process; return its train_info (a failed one if the child died)."""
-    with tempfile.TemporaryDirectory(prefix="peftkit-worker-") as tmp:
+    with worker_dir() as tmp:  # removed by the worker if this process dies, by the next compare otherwise
         config_path, result_path = Path(tmp) / "config.json", Path(tmp) / "result.json"
         config_path.write_text(json.dumps(config.to_dict()))
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(log_path, "w") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "peftkit.worker", str(config_path), str(result_path)],
-                stdout=subprocess.PIPE, stderr=log, text=True, start_new_session=True)
+            process = subprocess.Popen(worker_command(config_path, result_path),
+                                       stdout=subprocess.PIPE, stderr=log, text=True, start_new_session=True)
             try:
                 for line in process.stdout:
                     if line.startswith(PROGRESS):
@@ -126,6 +128,32 @@ def rows_from_store(store: ResultStore) -> list[dict]:
     return sort_rows([flat_row(r) for r in store.records()])
 
 
+_SEEDS = "\0seeds\0"  # where a note names its seed
+
+
+def _seed_template(note: str, seed: Any) -> str:
+    pattern = rf"\bseed {re.escape(str(seed))}\b"
+    return re.sub(pattern, _SEEDS, note) if re.search(pattern, note) else f"{_SEEDS}: {note}"
+
+
+def data_notes(records: list[dict[str, Any]]) -> list[str]:
+    """The runs' data notes (held-out split, label mapping, subsets, dropped rows, truncation), once per
+    comparison: a note all seeds share once, one that differs per seed with its seeds ("seeds 0, 1")."""
+    by_seed: dict[Any, list[str]] = {}
+    for record in records:
+        info = record.get("train_info", {})
+        if "data_notes" in info:  # a run that failed early has none
+            seen = by_seed.setdefault(record.get("run_info", {}).get("config", {}).get("seed"), [])
+            seen += [n for n in info["data_notes"] or [] if n not in seen]
+    common = {n for notes in by_seed.values() for n in notes if all(n in other for other in by_seed.values())}
+    shown: dict[str, list[Any]] = {}  # the note or its template -> its seeds, in the order the runs said them
+    for seed, notes in by_seed.items():
+        for note in notes:
+            shown.setdefault(note if note in common else _seed_template(note, seed), []).append(seed)
+    return [key.replace(_SEEDS, ("seed " if len(seeds) == 1 else "seeds ") + ", ".join(map(str, seeds)))
+            for key, seeds in shown.items()]
+
+
 def write_all_reports(store: ResultStore, title: str, notes: list[str]):
     from .report import write_reports
 
@@ -134,7 +162,7 @@ def write_all_reports(store: ResultStore, title: str, notes: list[str]):
     records = store.records()
     meta = records[-1]["meta_info"] if records else meta_info()
     return write_reports(rows_from_store(store), store.directory, title=title,
-                         notes=[*notes, *notes_from(store.directory)], meta=meta)
+                         notes=[*notes, *data_notes(records), *notes_from(store.directory)], meta=meta)
 
 
 def run_comparison(comparison: Comparison, console, *, allow_mixed: bool = False) -> list[dict]:

@@ -4,34 +4,30 @@
 train/validation/test files, or a hub name (``imdb``, ``glue/sst2``, ``name:config``) loaded with
 ``datasets``. Columns are detected (``text``/``sentence``/..., ``label``/...) unless named; labels
 become ids 0..K-1 (string names kept for reports). Without a usable validation or test split, a
-stratified share of train is held out with the seed. Everything the user must know goes to
-``notes``; every problem is a one-line PeftkitError naming the fix.
+stratified share of train is held out with the seed. A label that is empty, None or written as a
+missing value (``NaN``, ``NA``, ``null``...) is missing, never a class; rows with a missing label or an
+empty text are refused, or dropped with ``drop_invalid_rows``. Everything the user must know goes to
+``notes``; every problem is a one-line PeftkitError naming the fix. Reading files and the hub:
+``reading.py``.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable
 
 import datasets
 import numpy as np
 
 from .errors import PeftkitError
+from .reading import FILE_TYPES, SPLIT_ALIASES, read_splits  # noqa: F401 - FILE_TYPES: part of this API
 
 TEXT_COLUMNS = ("text", "sentence", "sentence1", "review", "content", "document", "question", "question1", "premise")
 PAIR_COLUMNS = ("text_pair", "sentence2", "question2", "hypothesis")
 PAIRED_FIRST = ("sentence1", "question1", "premise")  # a pair column is looked for only after these
 LABEL_COLUMNS = ("label", "labels", "class", "target", "sentiment")
-FILE_TYPES = (".csv", ".tsv", ".json", ".jsonl", ".parquet")
-SPLIT_ALIASES = {"train": "train", "training": "train", "validation": "validation", "valid": "validation",
-                 "val": "validation", "dev": "validation", "eval": "validation", "test": "test"}
-# Hub datasets whose configs are written as a path: "glue/sst2" = load_dataset("glue", "sst2").
-CONFIG_STYLE = ("glue", "super_glue", "tweet_eval")
 
 LabelEncoder = Callable[[object], "int | None"]  # a raw label value -> its id (None: not a known label)
 
@@ -53,158 +49,8 @@ class TextClassificationData:
         return len(self.label_names)
 
 
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return (text.splitlines()[0][:200] if text else type(error).__name__)
-
-
 def _values(split: datasets.Dataset, column: str) -> list:
     return split[column][:]  # a list (datasets >= 4 gives a lazy Column, slow to iterate)
-
-
-# -- reading: a dict of raw splits ----------------------------------------------------------------
-
-def _read_csv(path: Path) -> datasets.Dataset:
-    import pandas as pd
-
-    # only empty cells are missing: a review that says "NA" or "null" stays text
-    frame = pd.read_csv(path, sep="\t" if path.suffix.lower() == ".tsv" else ",",
-                        keep_default_na=False, na_values=[""])
-    return datasets.Dataset.from_pandas(frame, preserve_index=False)
-
-
-def _json_rows(path: Path, lines: bool) -> list:
-    text = path.read_text(encoding="utf-8")
-    if not lines:
-        try:
-            return [json.loads(text)]
-        except json.JSONDecodeError as e:
-            if not e.msg.startswith("Extra data"):  # else: JSON lines in a .json file
-                raise
-    rows = []
-    for number, line in enumerate(text.splitlines(), 1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as e:
-                raise ValueError(f"line {number} is not JSON ({e.msg})") from None
-    return rows
-
-
-def _read_json(path: Path) -> datasets.Dataset:
-    """JSON lines, a JSON list of records, ``{"column": [values]}`` or ``{"data": [records]}``."""
-    rows = _json_rows(path, lines=path.suffix.lower() == ".jsonl")
-    if len(rows) == 1 and isinstance(rows[0], list):
-        rows = rows[0]
-    elif len(rows) == 1 and isinstance(rows[0], dict) and rows[0] and \
-            all(isinstance(v, list) for v in rows[0].values()):
-        lists = list(rows[0].values())
-        if len(lists) == 1 and all(isinstance(r, dict) for r in lists[0]):
-            rows = lists[0]  # {"data": [records]}
-        else:
-            return datasets.Dataset.from_dict(rows[0])
-    if not all(isinstance(r, dict) for r in rows):
-        raise ValueError("expected one JSON object per row (JSON lines or a list of objects)")
-    columns = list(dict.fromkeys(key for row in rows for key in row))
-    return datasets.Dataset.from_dict({c: [row.get(c) for row in rows] for c in columns})
-
-
-def _read_parquet(path: Path) -> datasets.Dataset:
-    import pyarrow.parquet as pq
-    from datasets.table import InMemoryTable
-
-    return datasets.Dataset(InMemoryTable(pq.read_table(path)))  # keeps ClassLabel names saved by datasets
-
-
-def _read_file(path: Path) -> datasets.Dataset:
-    suffix = path.suffix.lower()
-    if suffix not in FILE_TYPES:
-        raise PeftkitError(f"cannot read {path}: unknown file type '{suffix}'; use {', '.join(FILE_TYPES)}")
-    if path.stat().st_size == 0:
-        raise PeftkitError(f"dataset file {path} is empty; give it a header and rows")
-    reader = {".csv": _read_csv, ".tsv": _read_csv, ".parquet": _read_parquet}.get(suffix, _read_json)
-    try:
-        loaded = reader(path)
-    except Exception as e:  # pandas, arrow and json errors come in many types
-        raise PeftkitError(f"cannot read {path} as {suffix[1:]}: {_first_line(e)}; check the file's format") from None
-    if len(loaded) == 0:
-        raise PeftkitError(f"dataset file {path} has no rows; give it a header and rows")
-    return loaded
-
-
-def _split_of(file: Path) -> str | None:
-    """``train.csv`` -> train, ``dev.jsonl`` -> validation, ``test-00000-of-00002.parquet`` -> test."""
-    match = re.fullmatch(r"([a-z]+)(-\d+-of-\d+)?", file.stem.lower())
-    return SPLIT_ALIASES.get(match.group(1)) if match and file.suffix.lower() in FILE_TYPES else None
-
-
-def _read_directory(path: Path) -> dict[str, datasets.Dataset]:
-    files: dict[str, list[Path]] = {}
-    for file in sorted(path.iterdir()):
-        if file.is_file() and _split_of(file):
-            files.setdefault(_split_of(file), []).append(file)
-    if "train" not in files:
-        raise PeftkitError(f"dataset directory {path} has no train file (train.csv, train.jsonl, ...); "
-                           "add one or pass a single file")
-    splits = {}
-    for split, group in files.items():
-        if len(group) > 1 and not all("-of-" in f.stem and f.suffix == group[0].suffix for f in group):
-            raise PeftkitError(f"dataset directory {path} has several {split} files "
-                               f"({', '.join(f.name for f in group)}); keep one")
-        parts = [_read_file(f) for f in group]
-        try:
-            splits[split] = parts[0] if len(parts) == 1 else datasets.concatenate_datasets(parts)
-        except ValueError as e:
-            raise PeftkitError(f"the {split} files in {path} do not share columns: {_first_line(e)}") from None
-    return splits
-
-
-def _hub_arguments(name: str) -> tuple[str, str | None]:
-    """``glue/sst2`` and ``glue:sst2`` -> ("glue", "sst2"); ``org/name/config`` -> ("org/name", "config")."""
-    if ":" in name:
-        repo, config = name.split(":", 1)
-        return repo, config or None
-    parts = name.split("/")
-    if len(parts) == 2 and parts[0] in CONFIG_STYLE:
-        return parts[0], parts[1]
-    if len(parts) == 3:
-        return "/".join(parts[:2]), parts[2]
-    return name, None
-
-
-def _read_hub(name: str) -> dict[str, datasets.Dataset]:
-    repo, config = _hub_arguments(name)
-    try:
-        loaded = datasets.load_dataset(repo, config)
-    except Exception as e:  # offline, unknown name, missing config, ...
-        raise PeftkitError(f"cannot load dataset '{name}' from the hub: {_first_line(e)}; "
-                           "pass a local file or directory") from None
-    splits: dict[str, datasets.Dataset] = {}
-    for split, part in loaded.items():
-        splits.setdefault(SPLIT_ALIASES.get(split.lower(), split), part)
-    if "train" not in splits:
-        raise PeftkitError(f"dataset '{name}' has no train split (its splits: {', '.join(loaded)}); "
-                           "pass a dataset with one")
-    return splits
-
-
-def _looks_like_path(dataset: str) -> bool:
-    first = re.split(r"[\\/]", dataset)[0]
-    return (dataset.startswith((".", "/", "~", "\\")) or dataset.endswith(("/", "\\"))
-            or Path(dataset).suffix.lower() in FILE_TYPES or (first != dataset and Path(first).exists())
-            or (os.sep != "/" and os.sep in dataset))
-
-
-def _read(dataset: str) -> dict[str, datasets.Dataset]:
-    path = Path(dataset).expanduser()
-    if path.is_file():
-        return {"train": _read_file(path)}
-    if path.is_dir():
-        return _read_directory(path)
-    if _looks_like_path(dataset):
-        raise PeftkitError(f"dataset path {dataset} does not exist; pass a file or a directory with "
-                           "train/validation files, or a hub name")
-    return _read_hub(dataset)
 
 
 # -- columns ------------------------------------------------------------------------------------
@@ -239,10 +85,13 @@ def _choose_columns(columns: list[str], text_column: str | None, text_pair_colum
 
 # -- labels -------------------------------------------------------------------------------------
 
+MISSING_SPELLINGS = ("nan", "na", "n/a", "null", "<na>")  # a label written like this is missing, not a class
+
+
 def _is_missing(value, feature=None) -> bool:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if _empty_text(value):
         return True
-    if isinstance(value, str) and not value.strip():
+    if isinstance(value, str) and value.strip().lower() in MISSING_SPELLINGS:
         return True
     return isinstance(feature, datasets.ClassLabel) and value == -1  # datasets' "no label"
 
@@ -257,6 +106,16 @@ def _has_labels(split: datasets.Dataset, label: str) -> bool:
 def _integral(value) -> bool:
     return (isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))) or \
         (isinstance(value, (float, np.floating)) and float(value).is_integer())
+
+
+def _label_values(split: datasets.Dataset, column: str) -> list:
+    """The labels of ``split``; a column of whole numbers written as text ("0", "1", and "NaN" for the missing
+    ones, as a csv reads it) as numbers, so that it means what the same numbers mean in another split."""
+    values = _values(split, column)
+    present = [v for v in values if not _is_missing(v)]
+    if present and all(isinstance(v, str) and re.fullmatch(r"\s*[-+]?\d+\s*", v) for v in present):
+        return [v if _is_missing(v) else int(v) for v in values]
+    return values
 
 
 def _label_encoder(values: list, feature, column: str) -> tuple[LabelEncoder, list[str], list[str]]:
@@ -297,14 +156,15 @@ def _check_labels_present(split_name: str, split: datasets.Dataset, column: str)
     missing = sum(_is_missing(v, feature) for v in _values(split, column))
     if missing:
         raise PeftkitError(f"{missing} of {len(split)} rows of the {split_name} split have no label "
-                           f"(empty, NaN or None in '{column}'); drop those rows or fill them in")
+                           f"(empty, NaN, NA, null or None in '{column}'); fill them in, or pass "
+                           "--drop-invalid-rows to drop those rows")
 
 
 def _encode_labels(split_name: str, split: datasets.Dataset, column: str, encode: LabelEncoder,
                    known: set[int] | None) -> list[int]:
     """Label ids; ``known``: the ids the train split has (None for train itself)."""
     _check_labels_present(split_name, split, column)
-    values = _values(split, column)
+    values = _label_values(split, column)
     ids = [encode(v) for v in values]
     unseen = sorted({str(v) for v, i in zip(values, ids) if i is None or (known is not None and i not in known)})
     if unseen:
@@ -315,6 +175,27 @@ def _encode_labels(split_name: str, split: datasets.Dataset, column: str, encode
 
 # -- texts and the output datasets -----------------------------------------------------------------
 
+def _empty_text(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or \
+        (isinstance(value, str) and not value.strip())
+
+
+def _drop_invalid(split_name: str, split: datasets.Dataset, columns: tuple[str | None, ...], label: str,
+                  notes: list[str]) -> datasets.Dataset:
+    """``split`` without the rows whose text (any of ``columns``) is empty or whose label is missing
+    (--drop-invalid-rows); how many goes to ``notes``."""
+    bad = {i for c in columns if c and c in split.column_names
+           for i, v in enumerate(_values(split, c)) if _empty_text(v)}
+    if label in split.column_names:
+        feature = split.features.get(label)
+        bad |= {i for i, v in enumerate(_values(split, label)) if _is_missing(v, feature)}
+    if not bad:
+        return split
+    notes.append(f"--drop-invalid-rows: dropped {len(bad):,} of {len(split):,} rows of the {split_name} split "
+                 "(an empty text or a missing label)")
+    return split.select([i for i in range(len(split)) if i not in bad])
+
+
 def _texts(split_name: str, split: datasets.Dataset, column: str, option: str) -> list[str]:
     if column not in split.column_names:
         raise PeftkitError(f"the {split_name} split has no column '{column}' (its columns: "
@@ -323,7 +204,8 @@ def _texts(split_name: str, split: datasets.Dataset, column: str, option: str) -
     bad = sum(not isinstance(v, str) or not v.strip() for v in values)
     if bad:
         raise PeftkitError(f"{bad} of {len(values)} rows of the {split_name} split have an empty or non-text "
-                           f"'{column}'; drop or fill those rows, or pass the right {option}")
+                           f"'{column}'; fill them in (or pass --drop-invalid-rows to drop the empty ones), "
+                           f"or pass the right {option}")
     return values
 
 
@@ -413,8 +295,8 @@ def _check_options(validation_fraction: float, max_train_samples: int | None, ma
     if not 0 < validation_fraction < 1:
         raise PeftkitError(f"validation_fraction must be between 0 and 1, got {validation_fraction}")
     for name, value in (("max-train-samples", max_train_samples), ("max-eval-samples", max_eval_samples)):
-        if value is not None and not value > 0:
-            raise PeftkitError(f"{name} must be positive, got {value}")
+        if value is not None and not (value > 0 and math.isfinite(value)):
+            raise PeftkitError(f"{name} must be a positive number, got {value}")
 
 
 # -- the public entry points --------------------------------------------------------------------
@@ -422,17 +304,23 @@ def _check_options(validation_fraction: float, max_train_samples: int | None, ma
 def load_text_classification(dataset: str, *, text_column: str | None = None, text_pair_column: str | None = None,
                              label_column: str | None = None, eval_split: str | None = None, seed: int = 0,
                              max_train_samples: int | None = None, max_eval_samples: int | None = None,
-                             validation_fraction: float = 0.1) -> TextClassificationData:
-    """Train and eval splits of ``dataset`` with columns text, [text_pair], label (ids 0..K-1)."""
+                             validation_fraction: float = 0.1, drop_invalid_rows: bool = False) -> TextClassificationData:
+    """Train and eval splits of ``dataset`` with columns text, [text_pair], label (ids 0..K-1).
+    ``drop_invalid_rows``: drop the rows of train and eval with an empty text or a missing label (a note
+    counts them) instead of refusing the data."""
     _check_options(validation_fraction, max_train_samples, max_eval_samples)
-    splits = _read(str(dataset))
+    splits = read_splits(str(dataset))
     train_raw = splits["train"]
     if len(train_raw) == 0:
         raise PeftkitError(f"the train split of {dataset} is empty; give it rows")
     text, pair, label = _choose_columns(train_raw.column_names, text_column, text_pair_column, label_column)
+    notes: list[str] = []
+    if drop_invalid_rows:
+        train_raw = _drop_invalid("train", train_raw, (text, pair), label, notes)
 
     _check_labels_present("train", train_raw, label)  # the encoder needs clean values
-    encode, names, notes = _label_encoder(_values(train_raw, label), train_raw.features.get(label), label)
+    encode, names, label_notes = _label_encoder(_label_values(train_raw, label), train_raw.features.get(label), label)
+    notes += label_notes
     train = _build("train", train_raw, text, pair, label, encode)
     present = set(_values(train, "label"))
     if len(present) < 2:
@@ -445,7 +333,8 @@ def load_text_classification(dataset: str, *, text_column: str | None = None, te
         evaluation = train
         notes.append("evaluating on the train split itself (--eval-split train): scores will be optimistic")
     elif chosen:
-        evaluation = _build(chosen, splits[chosen], text, pair, label, encode, known=present)
+        source = _drop_invalid(chosen, splits[chosen], (text, pair), label, notes) if drop_invalid_rows else splits[chosen]
+        evaluation = _build(chosen, source, text, pair, label, encode, known=present)
     else:
         kept, held = _hold_out(np.asarray(_values(train, "label")), validation_fraction, seed)
         train, evaluation = train.select(kept), train.select(held)
@@ -465,19 +354,42 @@ def load_text_classification(dataset: str, *, text_column: str | None = None, te
                                   notes=notes, source=str(dataset))
 
 
+_TRUNCATED = "peftkit_truncated"  # a column of tokenize's, counted and removed
+
+
 def tokenize(data: TextClassificationData, tokenizer, max_length: int) -> tuple[datasets.Dataset, datasets.Dataset]:
     """Tokenized (train, eval): input_ids, attention_mask, [token_type_ids], labels. Truncated to
-    ``max_length``, not padded (``DataCollatorWithPadding`` pads each batch)."""
+    ``max_length``, not padded (``DataCollatorWithPadding`` pads each batch); how many examples the limit
+    cut goes to ``data.notes``."""
     if not max_length > 0:
         raise PeftkitError(f"max-length must be positive, got {max_length}")
 
     def encode(batch):
-        encoded = tokenizer(batch["text"], batch.get("text_pair"), truncation=True, max_length=max_length)
+        texts, pairs = batch["text"], batch.get("text_pair")
+        # one token over the limit shows which examples the limit cuts; only those are encoded again, at the
+        # limit, so that the tokenizer truncates them (and pairs) its own way
+        encoded = tokenizer(texts, pairs, truncation=True, max_length=max_length + 1)
+        cut = [i for i, ids in enumerate(encoded["input_ids"]) if len(ids) > max_length]
+        if cut:
+            again = tokenizer([texts[i] for i in cut], [pairs[i] for i in cut] if pairs else None,
+                              truncation=True, max_length=max_length)
+            for key, values in again.items():
+                for j, i in enumerate(cut):
+                    encoded[key][i] = values[j]
         encoded["labels"] = batch["label"]
+        encoded[_TRUNCATED] = [False] * len(texts)
+        for i in cut:
+            encoded[_TRUNCATED][i] = True
         return encoded
 
-    def run(split: datasets.Dataset) -> datasets.Dataset:
-        return split.map(encode, batched=True, remove_columns=split.column_names, keep_in_memory=True,
+    def run(split: datasets.Dataset) -> tuple[datasets.Dataset, int]:
+        done = split.map(encode, batched=True, remove_columns=split.column_names, keep_in_memory=True,
                          load_from_cache_file=False)
+        return done.remove_columns(_TRUNCATED), sum(done[_TRUNCATED][:])
 
-    return run(data.train), run(data.eval)
+    (train, cut_train), (evaluation, cut_eval) = run(data.train), run(data.eval)
+    note = (f"max_length {max_length}: {cut_train:,} of {len(train):,} training and {cut_eval:,} of {len(evaluation):,} "
+            "evaluation examples were truncated (the model never sees their ends); raise --max-length to keep more")
+    if (cut_train or cut_eval) and note not in data.notes:
+        data.notes.append(note)
+    return train, evaluation

@@ -13,12 +13,14 @@
 
 from __future__ import annotations
 
+import math
+import re
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from .errors import PeftkitError
+from .errors import PeftkitError, read_user_text
 
 # key -> (accepted python types, description)
 SCHEMA: dict[str, tuple[tuple[type, ...], str]] = {
@@ -43,6 +45,7 @@ SCHEMA: dict[str, tuple[tuple[type, ...], str]] = {
     "output": ((str,), "output directory"),
     "gradient_checkpointing": ((bool,), "true or false"),
     "gradient_accumulation_steps": ((int,), "int"),
+    "drop_invalid_rows": ((bool,), "true or false"),
     "profile": ((str,), "full or quick"),
     "search": ((str,), "lr"),
     "search_grid": ((list,), "list of factors of each default learning rate"),
@@ -56,21 +59,46 @@ STRATEGY_KEYS = ("spec", "learning_rate", "epochs", "warmup", "weight_decay", "b
 
 
 def _check_type(where: str, key: str, value: Any, types: tuple[type, ...], what: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, types):
+    if (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
         raise PeftkitError(f"{where}: '{key}' must be {what}, got {value!r}")
+    if isinstance(value, float) and not math.isfinite(value):  # YAML's .inf and .nan
+        raise PeftkitError(f"{where}: '{key}' must be a finite number, got {value!r}")
+
+
+def _output_inside(path: Path, output: str) -> str:
+    """A recipe's output, ``~`` expanded; refused unless it lies below the working directory once links
+    are resolved (a recipe is data someone handed over: it may not pick where files go outside here)."""
+    expanded = Path(output).expanduser()
+    here = Path.cwd().resolve()
+    real = (here / expanded).resolve()
+    if real == here or not real.is_relative_to(here):
+        shown = "" if str(real) == output else f" (that is {real})"
+        raise PeftkitError(f"recipe {path}: output {output!r}{shown} must be a path inside the working directory "
+                           f"{here}; pass --output to write elsewhere")
+    return str(expanded)
+
+
+def _yaml_error(path: Path, error: yaml.YAMLError) -> PeftkitError:
+    """A syntax error, or a tag such as ``!!python/object`` that safe_load refuses, named with its line."""
+    mark = getattr(error, "problem_mark", None)
+    where = f" at line {mark.line + 1}" if mark else ""
+    tag = re.search(r"constructor for the tag '([^']+)'", str(getattr(error, "problem", "") or ""))
+    if isinstance(error, yaml.constructor.ConstructorError) and tag:
+        name = tag.group(1).replace("tag:yaml.org,2002:", "!!")
+        return PeftkitError(f"recipe {path} uses the YAML tag {name}{where}, which recipes may not use (a recipe is "
+                            "data only: peftkit never builds Python objects from it); remove the tag")
+    return PeftkitError(f"recipe {path} is not valid YAML{where}; fix the syntax")
 
 
 def load_recipe(path: str | Path) -> dict[str, Any]:
     """Parse and validate a recipe; returns a plain dict with 'strategies' as [(spec, overrides)]."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(read_user_text(path))
     except OSError as e:
         raise PeftkitError(f"cannot read recipe {path}: {e.strerror}") from None
     except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise PeftkitError(f"recipe {path} is not valid YAML{where}; fix the syntax") from None
+        raise _yaml_error(path, e) from None
     if not isinstance(data, dict):
         raise PeftkitError(f"recipe {path} must be a mapping of keys to values, got {type(data).__name__}")
     recipe: dict[str, Any] = {}
@@ -90,11 +118,8 @@ def load_recipe(path: str | Path) -> dict[str, Any]:
     for key, choices in (("profile", tuple(PROFILES)), ("search", ("lr",)), ("precision", ("auto", "fp32", "bf16", "fp16"))):
         if key in recipe and recipe[key] not in choices:
             raise PeftkitError(f"recipe {path}: '{key}' must be one of {', '.join(choices)}, got {recipe[key]!r}")
-    if "output" in recipe:  # a recipe is data someone handed over: it may not pick where files go outside here
-        out = Path(recipe["output"])
-        if out.is_absolute() or ".." in out.parts or not out.parts:
-            raise PeftkitError(f"recipe {path}: output {recipe['output']!r} must be a relative path inside the "
-                               "working directory; pass --output to write elsewhere")
+    if "output" in recipe:
+        recipe["output"] = _output_inside(path, recipe["output"])
     if "search_grid" in recipe:
         for factor in recipe["search_grid"]:
             _check_type(f"recipe {path}", "search_grid", factor, (int, float), "a list of positive numbers")

@@ -103,6 +103,12 @@ def test_unsupported_architecture_config(tmp_path):
     (["compare", "--batch-size", "0"], ["batch-size", "positive"]),
     (["compare", "--seeds", "0,x"], ["--seeds"]),
     (["compare", "--hp", "lora.lr=1"], ["--hp"]),
+    (["compare", "--learning-rate", "inf"], ["learning-rate must be a finite number, got inf"]),
+    (["compare", "--epochs", "nan"], ["epochs must be a finite number, got nan"]),
+    (["compare", "--weight-decay", "inf"], ["weight-decay must be a finite number, got inf"]),
+    (["compare", "--hp", "lora.learning_rate=inf"], ["--hp lora.learning_rate=inf", "not a finite number"]),
+    (["compare", "--hp", "prompt.warmup=nan"], ["--hp prompt.warmup=nan", "not a finite number"]),
+    (["compare", "-s", "lora:alpha=inf"], ["'alpha'", "inf"]),
     (["compare", "--model", "m"], ["both --model and --dataset"]),
     # the model is checked before the dataset: a hub name would otherwise be tried (and retried) first
     (["compare", "--model", "/does/not/exist", "--dataset", "x"], ["model path", "does not exist"]),

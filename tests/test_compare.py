@@ -115,3 +115,45 @@ def test_same_command_twice_gives_identical_metrics(assets):
         runs = json.loads((root / name / "results.json").read_text())["runs"]
         results.append({r["strategy"]: (r["eval_accuracy"], r["eval_loss"], r["train_loss"]) for r in runs})
     assert results[0] == results[1]
+
+
+def test_data_notes_reach_the_console_report_md_and_results_json(assets, tmp_path):
+    """Held-out split, dropped rows and truncation are said once per comparison, not once per run."""
+    _, _, bert, _ = assets
+    rows = [f"the film is great {'and the plot is good ' * 6 if i % 4 == 0 else ''},{i % 2}" for i in range(40)]
+    (tmp_path / "data.csv").write_text("text,label\n" + "\n".join(rows) + "\n ,1\nthe plot,NaN\n")
+    out = tmp_path / "out"
+    args = ["compare", "--model", str(bert), "--dataset", str(tmp_path / "data.csv"), "-s", "head", "-s", "bitfit",
+            "--seeds", "0,1", "--epochs", "1", "--max-length", "16", "--output", str(out)]
+    code, text = peftkit(*args)
+    assert code == 2 and "--drop-invalid-rows" in text and not out.exists()
+    code, text = peftkit(*args, "--drop-invalid-rows")
+    assert code == 0, text
+    expected = ["--drop-invalid-rows: dropped 2 of 42 rows of the train split (an empty text or a missing label)",
+                "no validation split: held out 10% of train (4 rows), stratified, seeds 0, 1"]
+    notes = json.loads((out / "results.json").read_text())["notes"]
+    assert notes[:2] == expected, notes
+    assert any("max_length 16:" in n and "examples were truncated" in n for n in notes), notes
+    report = (out / "report.md").read_text()
+    for note in notes:
+        assert f"- {note}" in report
+        assert text.count(note) == 1, (note, text)  # on the console once, for four runs
+    assert json.loads((out / "comparison.json").read_text())["drop_invalid_rows"] is True
+
+
+def test_data_notes_are_merged_over_runs_and_seeds():
+    from peftkit.compare import data_notes
+
+    def record(seed, notes):
+        return {"run_info": {"config": {"seed": seed}}, "train_info": {"data_notes": notes}}
+
+    held = "no validation split: held out 10% of train (9 rows), stratified, seed {}"
+    records = [record(0, ["labels were strings", held.format(0), "max_length 8: 3 of 81"]),
+               record(0, ["labels were strings", held.format(0), "max_length 8: 3 of 81"]),  # another strategy
+               record(1, ["labels were strings", held.format(1), "max_length 8: 4 of 81"]),
+               record(10, ["labels were strings", held.format(10), "max_length 8: 3 of 81"]),
+               {"run_info": {"config": {"seed": 2}}, "train_info": {"status": "failed"}}]  # no notes: not counted
+    assert data_notes(records) == ["labels were strings", held.replace("seed {}", "seeds 0, 1, 10"),
+                                   "seeds 0, 10: max_length 8: 3 of 81", "seed 1: max_length 8: 4 of 81"]
+    assert data_notes(records[:2]) == ["labels were strings", held.format(0), "max_length 8: 3 of 81"]
+    assert data_notes([]) == []

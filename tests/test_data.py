@@ -377,3 +377,174 @@ def test_demo_tokenizer_knows_the_demo_words(tmp_path):
 
     tokenizer = AutoTokenizer.from_pretrained(demo.write_tiny_model(tmp_path / "m"))
     assert tokenizer.tokenize("the film is great") == ["the", "film", "is", "great"]
+
+
+# -- missing labels, duplicate columns and dropped rows, in every form ---------------------------------
+
+def _write_parquet(path: Path, columns: dict) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table(list(map(pa.array, columns.values())), names=list(columns)), path)
+    return path
+
+
+def _as(form: str, directory: Path, rows_: list[dict]) -> str:
+    """``rows_`` as a dataset argument of the given form."""
+    columns = {k: [r.get(k) for r in rows_] for k in rows_[0]}
+    if form == "csv":
+        return str(write_csv(directory / "a.csv", rows_))
+    if form == "tsv":
+        return str(write_csv(directory / "a.tsv", rows_, sep="\t"))
+    if form == "json":
+        (directory / "a.json").write_text(json.dumps(rows_))
+        return str(directory / "a.json")
+    if form == "jsonl":
+        return str(write_jsonl(directory / "a.jsonl", rows_))
+    if form == "parquet":
+        return str(_write_parquet(directory / "a.parquet", columns))
+    if form == "directory":
+        write_csv(directory / "train.csv", rows_)
+        write_csv(directory / "validation.csv", rows(6, labels=("pos", "neg"), start=100))
+        return str(directory)
+    raise AssertionError(form)
+
+
+FORMS = ["csv", "tsv", "json", "jsonl", "parquet", "directory"]
+
+
+@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("spelling", ["NaN", "nan", "NA", "null", "", " N/A "])
+def test_missing_label_spellings_are_missing_labels_in_every_form(tmp_path, form, spelling):
+    data_rows = rows(20, labels=("pos", "neg")) + [{"text": "unlabelled", "label": spelling}]
+    source = _as(form, tmp_path, data_rows)
+    assert "1 of 21 rows of the train split have no label" in load_error(source)
+    assert "--drop-invalid-rows" in load_error(source)
+    data = load_text_classification(source, drop_invalid_rows=True)
+    assert data.label_names == ["neg", "pos"]  # never a third class
+    assert "--drop-invalid-rows: dropped 1 of 21 rows of the train split (an empty text or a missing label)" in data.notes
+
+
+def test_nan_labels_in_eval_are_refused_or_dropped(tmp_path):
+    write_csv(tmp_path / "train.csv", rows(10))
+    write_csv(tmp_path / "validation.csv", [{"text": t, "label": v} for t, v in (("x", "0"), ("y", "NaN"), ("", "1"),
+                                                                                  ("z", "1"))])
+    assert "1 of 4 rows of the validation split have an empty" in load_error(str(tmp_path))
+    write_csv(tmp_path / "validation.csv", [{"text": t, "label": v} for t, v in (("x", "0"), ("y", "NaN"), ("", "1"),
+                                                                                  ("z", "1"))])
+    data = load_text_classification(str(tmp_path), drop_invalid_rows=True)
+    # the csv reads 0, 1, NaN as text: what is left are the numbers 0 and 1, the labels of train
+    assert data.eval["text"] == ["x", "z"] and data.eval["label"] == [0, 1] and data.eval_split == "validation"
+    assert "--drop-invalid-rows: dropped 2 of 4 rows of the validation split (an empty text or a missing label)" \
+        in data.notes
+
+
+def test_a_validation_split_of_missing_labels_is_not_used(tmp_path):
+    write_csv(tmp_path / "train.csv", rows(20))
+    write_csv(tmp_path / "test.csv", [{"text": f"t {i}", "label": "NaN"} for i in range(5)])
+    assert load_text_classification(str(tmp_path)).eval_split.startswith("train (stratified")
+
+
+def test_drop_invalid_rows_drops_empty_texts_and_pairs_only(tmp_path):
+    data_rows = [{"premise": "p" if i != 3 else " ", "hypothesis": "h" if i != 5 else None, "label": i % 2}
+                 for i in range(30)]
+    path = write_jsonl(tmp_path / "a.jsonl", data_rows)
+    assert "1 of 30 rows of the train split have an empty or non-text 'premise'" in load_error(str(path))
+    data = load_text_classification(str(path), drop_invalid_rows=True)
+    assert len(data.train) + len(data.eval) == 28 and data.notes[0].startswith("--drop-invalid-rows: dropped 2 of 30")
+    numbers = write_csv(tmp_path / "b.csv", [{"text": i, "label": i % 2} for i in range(6)])
+    assert "non-text 'text'" in load_error(str(numbers), drop_invalid_rows=True)  # not empty: the wrong column
+    assert "train split is empty" in load_error(str(write_csv(tmp_path / "c.csv", [{"text": "x", "label": "NA"}] * 4)),
+                                                drop_invalid_rows=True)
+
+
+def test_default_data_is_unchanged_by_the_flag(tmp_path):
+    path = write_csv(tmp_path / "a.csv", rows(40))
+    plain, dropping = load_text_classification(str(path)), load_text_classification(str(path), drop_invalid_rows=True)
+    assert plain.train["text"] == dropping.train["text"] and plain.notes == dropping.notes
+
+
+@pytest.mark.parametrize("make", [
+    lambda p: (p / "a.csv").write_text("text,label,label\na,1,0\nb,0,1\n"),
+    lambda p: (p / "a.tsv").write_text("text\tlabel\ttext\na\t1\tb\n"),
+    lambda p: (p / "a.jsonl").write_text('{"text": "a", "label": 1, "label": 0}\n'),
+    lambda p: (p / "a.json").write_text('[{"text": "a", "label": 1}, {"text": "b", "text": "c", "label": 0}]'),
+    lambda p: (p / "a.json").write_text('{"text": ["a", "b"], "label": [0, 1], "label": [1, 0]}'),
+])
+def test_duplicate_column_names_are_refused_by_name(tmp_path, make):
+    make(tmp_path)
+    message = load_error(str(next(tmp_path.iterdir())))
+    assert "has more than one column named" in message and "rename or remove the copies" in message
+
+
+def test_duplicate_columns_in_parquet_and_a_directory(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table([pa.array(["a", "b"]), pa.array([1, 0]), pa.array([0, 1])],
+                            names=["text", "label", "label"]), tmp_path / "a.parquet")
+    assert "a.parquet has more than one column named 'label'" in load_error(str(tmp_path / "a.parquet"))
+    (tmp_path / "d").mkdir()
+    write_csv(tmp_path / "d" / "train.csv", rows(10))
+    (tmp_path / "d" / "validation.csv").write_text("text,text,label\na,b,1\n")
+    assert "validation.csv has more than one column named 'text'" in load_error(str(tmp_path / "d"))
+
+
+def test_csv_columns_named_like_pandas_copies_are_fine(tmp_path):
+    path = tmp_path / "a.csv"
+    path.write_text("text,label,label.1\n" + "".join(f"s {i},{i % 2},{i % 3}\n" for i in range(20)))
+    assert load_text_classification(str(path)).label_column == "label"
+
+
+def test_hub_datasets_missing_labels_and_duplicate_columns(monkeypatch):
+    def split(labels, extra=None):
+        columns = {"text": [f"s {i}" for i in range(len(labels))], "label": list(labels), **(extra or {})}
+        return datasets.Dataset.from_dict(columns)
+
+    hub = datasets.DatasetDict(train=split(["a", "b"] * 10 + ["nan"]), validation=split(["a", "b", "NULL"]))
+    monkeypatch.setattr(datasets, "load_dataset", lambda *args, **kwargs: hub)
+    assert "1 of 21 rows of the train split have no label" in load_error("org/name")
+    data = load_text_classification("org/name", drop_invalid_rows=True)
+    assert data.label_names == ["a", "b"] and len(data.eval) == 2 and len(data.notes) == 3
+    # the hub's csv loader reads a repeated header as label, label.1
+    hub["train"] = split(["a", "b"] * 10, {"label.1": ["b", "a"] * 10})
+    assert "dataset 'org/name' (train split) has more than one column named 'label'" in load_error("org/name")
+
+
+@pytest.mark.parametrize("kwargs", [{"max_train_samples": float("inf")}, {"max_eval_samples": float("nan")},
+                                    {"validation_fraction": float("nan")}])
+def test_non_finite_options(tmp_path, kwargs):
+    message = load_error(str(write_csv(tmp_path / "a.csv", rows(20))), **kwargs)
+    assert str(next(iter(kwargs.values()))) in message
+
+
+def test_tokenize_counts_what_max_length_cuts(tmp_path):
+    texts = ["sentence", "sentence number 1", "sentence number 12 34 56 78", "a b"] * 5
+    write_csv(tmp_path / "train.csv", [{"text": t, "label": i % 2} for i, t in enumerate(texts)])
+    write_csv(tmp_path / "validation.csv", [{"text": t, "label": i % 2} for i, t in enumerate(texts[:4])])
+    data = load_text_classification(str(tmp_path))
+    tokenizer = tiny_tokenizer(tmp_path)
+    train, evaluation = tokenize(data, tokenizer, max_length=8)
+    assert data.notes == ["max_length 8: 5 of 20 training and 1 of 4 evaluation examples were truncated (the model "
+                          "never sees their ends); raise --max-length to keep more"]
+    assert train.column_names == ["input_ids", "token_type_ids", "attention_mask", "labels"]
+    reference = tokenizer(texts, truncation=True, max_length=8)
+    assert train["input_ids"] == reference["input_ids"] and train["attention_mask"] == reference["attention_mask"]
+    tokenize(data, tokenizer, max_length=8)
+    assert len(data.notes) == 1  # said once
+    exact = load_text_classification(str(tmp_path))
+    tokenize(exact, tokenizer, max_length=9)  # [CLS] + 7 tokens + [SEP]: fits exactly, nothing cut
+    assert exact.notes == []
+
+
+def test_tokenize_counts_truncated_pairs(tmp_path):
+    write_csv(tmp_path / "train.csv", [{"premise": "sentence number 12 34", "hypothesis": "a b 5 6 7" if i % 2 else "a",
+                                        "label": i % 2} for i in range(10)])
+    write_csv(tmp_path / "validation.csv", [{"premise": "a", "hypothesis": "b", "label": 1}])
+    data = load_text_classification(str(tmp_path))
+    tokenizer = tiny_tokenizer(tmp_path)
+    train, _ = tokenize(data, tokenizer, max_length=10)
+    reference = tokenizer(data.train["text"][:], data.train["text_pair"][:], truncation=True, max_length=10)
+    assert train["input_ids"] == reference["input_ids"] and train["token_type_ids"] == reference["token_type_ids"]
+    assert data.notes == ["max_length 10: 5 of 10 training and 0 of 1 evaluation examples were truncated (the model "
+                          "never sees their ends); raise --max-length to keep more"]

@@ -49,6 +49,25 @@ def test_bad_option_values(name, options, word):
     assert word in str(e.value) and name in str(e.value)
 
 
+def _numeric_options():
+    for name in registry.list_strategies():
+        cls = registry.strategy_class(name)
+        for option_name, type_name, default, _ in cls.Options.describe():
+            if "float" in type_name or "int" in type_name:
+                yield name, option_name
+
+
+@pytest.mark.parametrize("name, option_name", list(_numeric_options()))
+@pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan"), "inf", "nan"])
+def test_numeric_options_must_be_finite(name, option_name, value):
+    """Every numeric option of every strategy, from Python or a SPEC string: inf and nan are refused by name."""
+    with pytest.raises(peftkit.OptionError) as e:
+        peftkit.get_strategy(name, **{option_name: value})
+    assert f"option '{option_name}'" in str(e.value) and name in str(e.value) and "\n" not in str(e.value)
+    with pytest.raises(peftkit.OptionError):
+        peftkit.strategy_from_spec(f"{name}:{option_name}={value}")
+
+
 def test_options_from_strings_are_coerced():
     s = peftkit.strategy_from_spec("lora:r=16,alpha=32,target_modules=query+value")
     assert (s.options.r, s.options.alpha, s.options.target_modules) == (16, 32.0, ("query", "value"))

@@ -54,3 +54,23 @@ def test_run_ids_of_earlier_configs_do_not_change():
     config = RunConfig(model="m", dataset="d", strategy="lora", seed=0)
     assert config.run_id() == RunConfig(model="m", dataset="d", strategy="lora", gradient_accumulation_steps=1).run_id()
     assert config.run_id() != RunConfig(model="m", dataset="d", strategy="lora", gradient_checkpointing=True).run_id()
+    assert config.run_id() == RunConfig(model="m", dataset="d", strategy="lora", drop_invalid_rows=False).run_id()
+    assert config.run_id() != RunConfig(model="m", dataset="d", strategy="lora", drop_invalid_rows=True).run_id()
+
+
+@pytest.mark.parametrize("name", ["seed", "epochs", "learning_rate", "warmup", "weight_decay", "batch_size", "max_length",
+                                  "max_train_samples", "max_eval_samples", "gradient_accumulation_steps"])
+@pytest.mark.parametrize("value", [math.inf, -math.inf, math.nan])
+def test_every_numeric_setting_must_be_finite(name, value):
+    from peftkit.errors import OptionError
+
+    with pytest.raises(OptionError) as e:
+        RunConfig(model="m", dataset="d", strategy="lora", **{name: value})
+    assert str(e.value) == f"{name.replace('_', '-')} must be a finite number, got {value}"
+
+
+def test_weight_decay_message_names_its_range():
+    from peftkit.errors import OptionError
+
+    with pytest.raises(OptionError, match=r"weight-decay must be 0 or more, got -0.1"):
+        RunConfig(model="m", dataset="d", strategy="lora", weight_decay=-0.1)
