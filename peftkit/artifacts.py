@@ -13,7 +13,9 @@ Weights are read with safetensors only: nothing a user hands over is unpickled.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -24,7 +26,8 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from . import architectures as arch
-from .errors import PeftkitError
+from .errors import PeftkitError, first_line, read_user_text
+from .store import current_umask
 
 METADATA_FILE = "peftkit.json"
 WEIGHTS_FILE = "peftkit_weights.safetensors"
@@ -48,6 +51,8 @@ def save(model: nn.Module, directory: str | Path, *, base_model: str | None = No
         model.save_pretrained(directory)
     else:
         save_file(trained_state(model), str(directory / WEIGHTS_FILE))
+    for written in directory.glob("*.safetensors"):  # safetensors writes 0600: follow the umask instead
+        os.chmod(written, 0o666 & ~current_umask())
     if tokenizer is not None:
         tokenizer.save_pretrained(directory)
     if label_names is None and getattr(base.config, "id2label", None):
@@ -64,14 +69,155 @@ def save(model: nn.Module, directory: str | Path, *, base_model: str | None = No
     return directory
 
 
+REMAKE = "copy the artifact again, or re-create it with peftkit train or peftkit.save"
+MODEL_FIX = "copy the model again, or re-save it with save_pretrained()"
+# peftkit.json: key -> (accepted types, what it must be); "strategy" is required, the rest may be absent
+METADATA_FIELDS: dict[str, tuple[tuple[type, ...], str]] = {
+    "strategy": ((dict,), "an object with 'name' and 'options'"),
+    "base_model": ((str, type(None)), "a model name or path"),
+    "label_names": ((list, type(None)), "a list of label names"),
+    "model_type": ((str, type(None)), "a model type"),
+    "pad_token_id": ((int, type(None)), "a token id"),
+    "format": ((str,), "'peft' or 'safetensors'"),
+}
+FORMATS = ("peft", "safetensors")
+
+
 def read_metadata(directory: str | Path) -> dict[str, Any]:
+    """``peftkit.json`` of an artifact, its shape checked: anything else is one PeftkitError naming the file."""
     path = Path(directory) / METADATA_FILE
     if not path.is_file():
         raise PeftkitError(f"{directory} has no {METADATA_FILE}: pass a directory written by peftkit.save or peftkit train")
+    meta = read_json(path)
+    _check_metadata(path, meta)
+    return meta
+
+
+def read_json(path: Path) -> Any:
     try:
-        return json.loads(path.read_text())
-    except ValueError:
-        raise PeftkitError(f"{path} is not valid JSON") from None
+        return json.loads(read_user_text(path))
+    except ValueError as e:
+        raise PeftkitError(f"{path} is not valid JSON ({e}): {REMAKE}") from None
+
+
+def json_kind(value: Any) -> str:
+    kinds = {bool: "boolean", int: "number", float: "number", str: "string", list: "array", dict: "object"}
+    return kinds.get(type(value), "null")
+
+
+def _wrong(path: Path, problem: str) -> PeftkitError:
+    return PeftkitError(f"{path} is not a peftkit artifact description: {problem}; {REMAKE}")
+
+
+def _check_metadata(path: Path, meta: Any) -> None:
+    if not isinstance(meta, dict):
+        raise _wrong(path, f"it holds a JSON {json_kind(meta)}, not an object")
+    if "strategy" not in meta:
+        raise _wrong(path, "it names no strategy ('strategy' is missing)")
+    for key, (types, what) in METADATA_FIELDS.items():
+        value = meta.get(key)
+        if key in meta and (isinstance(value, bool) or not isinstance(value, types)):
+            raise _wrong(path, f"'{key}' must be {what}, got {value!r}")
+    strategy, labels = meta["strategy"], meta.get("label_names") or []
+    if not isinstance(strategy.get("name"), str):
+        raise _wrong(path, f"'strategy' needs a 'name' (a string), got {strategy!r}")
+    if not isinstance(strategy.get("options", {}), dict):
+        raise _wrong(path, f"the strategy's 'options' must be an object of option names and values, "
+                           f"got {strategy['options']!r}")
+    if not all(isinstance(n, str) for n in labels):
+        raise _wrong(path, f"'label_names' must be {METADATA_FIELDS['label_names'][1]}, got {labels!r}")
+    if meta.get("format", "safetensors") not in FORMATS:
+        raise _wrong(path, f"'format' must be {METADATA_FIELDS['format'][1]}, got {meta['format']!r}")
+    saved_strategy(meta, path)  # the name is registered and the options are valid
+
+
+def saved_strategy(meta: dict[str, Any], path: Path):
+    """The strategy ``peftkit.json`` names, built with its options; a bad name or option names the file."""
+    from .registry import get_strategy, list_strategies
+
+    name, options = meta["strategy"]["name"], meta["strategy"].get("options", {})
+    if name not in list_strategies():
+        raise PeftkitError(f"{path} names strategy '{name}', which this peftkit does not have (it has "
+                           f"{', '.join(list_strategies())}): register it first (peftkit.register_strategy), or "
+                           "load the artifact with the peftkit that wrote it")
+    try:
+        return get_strategy(name, **options)
+    except PeftkitError as e:
+        raise PeftkitError(f"{path}: {e}; {REMAKE}") from None
+
+
+def check_safetensors(path: Path, fix: str = REMAKE) -> None:
+    """Refuse a truncated or corrupt safetensors file in one line (its header must cover the whole file)."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt"):
+            pass
+    except SafetensorError as e:
+        raise PeftkitError(f"{path} is not a complete safetensors file ({str(e).strip()}): it is truncated or "
+                           f"corrupt; {fix}") from None
+
+
+def check_model_directory(model: str) -> None:
+    """Every safetensors file of a local model directory is whole (a hub id is checked when it loads)."""
+    from .modeling import resolve_model
+
+    path = Path(resolve_model(model)).expanduser()
+    for file in sorted(path.glob("*.safetensors")) if path.is_dir() else []:
+        check_safetensors(file, MODEL_FIX)
+
+
+def _weight_files(meta: dict[str, Any]) -> tuple[str, ...]:
+    if meta.get("format") == "peft":
+        from peft.utils import CONFIG_NAME, SAFETENSORS_WEIGHTS_NAME
+
+        return CONFIG_NAME, SAFETENSORS_WEIGHTS_NAME
+    return (WEIGHTS_FILE,)
+
+
+def check_weights(directory: Path, meta: dict[str, Any]) -> None:
+    """The files that hold what was trained are there and whole, before any model is built."""
+    for name in _weight_files(meta):
+        path = directory / name
+        if not path.is_file():
+            raise PeftkitError(f"{directory} has no {name} (part of what was trained): the artifact is incomplete; "
+                               f"{REMAKE}")
+        if name.endswith(".safetensors"):
+            check_safetensors(path)
+        else:
+            _check_adapter_config(path)
+
+
+def _check_adapter_config(path: Path) -> None:
+    from peft import PeftType
+
+    config = read_json(path)
+    if not isinstance(config, dict):
+        raise PeftkitError(f"{path} is not a peft adapter config (it holds a JSON {json_kind(config)}, not an "
+                           f"object): {REMAKE}")
+    if config.get("peft_type") not in {t.value for t in PeftType}:
+        raise PeftkitError(f"{path} is not a peft adapter config ('peft_type' is {config.get('peft_type')!r}, which "
+                           f"the installed peft does not know): {REMAKE}")
+
+
+@contextlib.contextmanager
+def reading(what: str, fix: str = REMAKE):
+    """What a library raises on a file it cannot use (a corrupt JSON, weights of other shapes) as one line."""
+    from safetensors import SafetensorError
+
+    try:
+        yield
+    except (SafetensorError, ValueError, RuntimeError) as e:
+        if isinstance(e, PeftkitError):
+            raise
+        raise PeftkitError(f"cannot load {what}: {_detail(e)}; {fix}") from e
+
+
+def _detail(error: BaseException) -> str:
+    """The first line of a message, with the next where the first only introduces it (torch's
+    "Error(s) in loading state_dict for X:" then "size mismatch for ...")."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return " ".join(lines[:2])[:300] if len(lines) > 1 and lines[0].endswith(":") else first_line(error)
 
 
 # weight formats that torch.load unpickles: an artifact offering any of them is refused, never read
@@ -90,62 +236,82 @@ def refuse_pickled_weights(directory: Path) -> None:
 
 def load(directory: str | Path, base_model: str | nn.Module | None = None) -> nn.Module:
     """Rebuild the trained model: the base model (from ``peftkit.json`` unless given) plus what was saved.
-    Only safetensors are read, for the artifact and for the base model: nothing is unpickled."""
-    from transformers import AutoModelForSequenceClassification
-
-    from .modeling import resolve_model
-    from .registry import get_strategy
-
+    Only safetensors are read, for the artifact and for the base model: nothing is unpickled. A damaged
+    artifact (a truncated file, a ``peftkit.json`` of another shape) is one PeftkitError naming the file."""
     directory = Path(directory)
     meta = read_metadata(directory)
     refuse_pickled_weights(directory)
-    labels = meta.get("label_names") or ["0", "1"]
+    check_weights(directory, meta)
+    model = _base_model(directory, meta, base_model)
+    if meta.get("pad_token_id") is not None:
+        model.config.pad_token_id = meta["pad_token_id"]
+    strategy = saved_strategy(meta, directory / METADATA_FILE)
+    with reading(f"what {directory} trained", "check that the base model is the one it was trained from, or "
+                 + REMAKE):
+        model = _with_peft(model, strategy, directory) if meta.get("format") == "peft" else \
+            _with_weights(model, strategy, directory)
+    return model.eval()
+
+
+def _base_model(directory: Path, meta: dict[str, Any], base_model: str | nn.Module | None) -> nn.Module:
+    from transformers import AutoModelForSequenceClassification
+
+    from .modeling import resolve_model
+
     if base_model is None:
         base_model = meta.get("base_model")
         if not base_model:
             raise PeftkitError(f"{directory}/{METADATA_FILE} names no base model: pass base_model")
-    if isinstance(base_model, str):
+    if not isinstance(base_model, str):
+        return base_model
+    labels = meta.get("label_names") or ["0", "1"]
+    check_model_directory(base_model)
+    with reading(f"base model '{base_model}'", MODEL_FIX):
         try:
-            model = AutoModelForSequenceClassification.from_pretrained(
+            return AutoModelForSequenceClassification.from_pretrained(
                 resolve_model(base_model), num_labels=len(labels), id2label=dict(enumerate(labels)),
                 label2id={n: i for i, n in enumerate(labels)}, use_safetensors=True)
         except OSError as e:
-            raise PeftkitError(f"cannot load base model '{base_model}': {str(e).strip().splitlines()[0]}") from None
-    else:
-        model = base_model
-    if meta.get("pad_token_id") is not None:
-        model.config.pad_token_id = meta["pad_token_id"]
-    strategy = get_strategy(meta["strategy"]["name"], **meta["strategy"]["options"])
-    if meta.get("format") == "peft":
-        from peft import PeftModel
+            raise PeftkitError(f"cannot load base model '{base_model}': {first_line(e)}") from None
 
-        from .strategies._peft import quiet
 
-        strategy.check_peft_artifact(model)
-        with quiet():
-            model = PeftModel.from_pretrained(model, directory)
-        model.peftkit_strategy = strategy
-    else:
-        model = strategy.apply(model)
-        state = load_file(str(directory / WEIGHTS_FILE))
-        params = dict(model.named_parameters())
-        unknown = sorted(set(state) - set(params))
-        if unknown:
-            raise PeftkitError(f"{directory} holds tensors this model does not have (e.g. {unknown[0]}); "
-                               "is the base model the one it was trained from?")
-        with torch.no_grad():
-            for name, tensor in state.items():
-                params[name].copy_(tensor.to(params[name].dtype))
-    return model.eval()
+def _with_peft(model: nn.Module, strategy, directory: Path) -> nn.Module:
+    from peft import PeftModel
+
+    from .strategies._peft import quiet
+
+    strategy.check_peft_artifact(model)
+    with quiet():
+        model = PeftModel.from_pretrained(model, directory)
+    model.peftkit_strategy = strategy
+    return model
+
+
+def _with_weights(model: nn.Module, strategy, directory: Path) -> nn.Module:
+    model = strategy.apply(model)
+    state = load_file(str(directory / WEIGHTS_FILE))
+    params = dict(model.named_parameters())
+    unknown = sorted(set(state) - set(params))
+    if unknown:
+        raise PeftkitError(f"{directory} holds tensors this model does not have (e.g. {unknown[0]}); "
+                           "is the base model the one it was trained from?")
+    misfit = next((n for n, t in state.items() if t.shape != params[n].shape), None)
+    if misfit:
+        raise PeftkitError(f"{directory} holds {misfit} of shape {tuple(state[misfit].shape)}, where this model has "
+                           f"{tuple(params[misfit].shape)}; is the base model the one it was trained from?")
+    with torch.no_grad():
+        for name, tensor in state.items():
+            params[name].copy_(tensor.to(params[name].dtype))
+    return model
 
 
 def merge(directory: str | Path, output: str | Path, base_model: str | None = None) -> Path:
     """Fold what was trained into a plain transformers model directory (AutoModelForSequenceClassification)."""
-    from .registry import get_strategy
+    from .output import follow_umask
 
     meta = read_metadata(directory)
     name = meta["strategy"]["name"]
-    blocker = get_strategy(name, **meta["strategy"]["options"]).cannot_merge()
+    blocker = saved_strategy(meta, Path(directory) / METADATA_FILE).cannot_merge()
     if blocker:
         raise PeftkitError(f"strategy '{name}' cannot be merged: {blocker}; use peftkit.load instead")
     output = Path(output)
@@ -162,6 +328,7 @@ def merge(directory: str | Path, output: str | Path, base_model: str | None = No
         for f in Path(directory).iterdir():
             if f.name.startswith(("tokenizer", "special_tokens", "vocab")):
                 (partial / f.name).write_bytes(f.read_bytes())
+        follow_umask(partial)  # mkdtemp makes 0700, safetensors 0600: readable as the user's umask says
         if output.exists():
             output.rmdir()
         partial.rename(output)

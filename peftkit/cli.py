@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import errno
+import math
 import sys
 import warnings
 from pathlib import Path
@@ -121,6 +123,8 @@ def _parse_overrides(items: tuple[str, ...]) -> dict[str, dict[str, float]]:
             number = int(value) if key == "batch_size" else float(value)
         except ValueError:
             raise PeftkitError(f"--hp {item}: {value!r} is not a number") from None
+        if not math.isfinite(number):
+            raise PeftkitError(f"--hp {item}: {value!r} is not a finite number")
         out.setdefault(strategy, {})[key] = number
     return out
 
@@ -145,6 +149,8 @@ def run_options(f):
         click.option("--gradient-checkpointing", is_flag=True, default=None,
                      help="Recompute activations in backward: less memory, ~30% more time; what trains is unchanged."),
         click.option("--gradient-accumulation-steps", type=int, help="Optimizer step every N batches (default 1)."),
+        click.option("--drop-invalid-rows", is_flag=True, default=None,
+                     help="Drop rows with an empty text or a missing label (a note counts them) instead of refusing the data."),
     ]
     for option in reversed(options):
         f = option(f)
@@ -223,6 +229,11 @@ def compare_command(ctx, model, dataset, specs, recipe, seeds, hp, output, allow
                      trust_remote_code=trust_remote_code, **settings)
     for run in strategies:
         replace(base, strategy=run.spec, **run.overrides)
+    from .search import parse_grid
+
+    grid = parse_grid(search_grid) if search else None  # checked before the demo writes its files
+    if search_grid and not search:
+        raise PeftkitError("--search-grid needs --search lr")
     notes: list[str] = []
     if demo_run:
         output = output or recipe_output or "peftkit-runs/demo"
@@ -233,26 +244,45 @@ def compare_command(ctx, model, dataset, specs, recipe, seeds, hp, output, allow
         notes.append(f"profile {profile}: " + ", ".join(f"{k.replace('_', '-')} {v}" for k, v in PROFILES[profile].items())
                      + " (flags override); use it to rank, not to report final numbers")
     from .launch import launch_notes
-    from .search import parse_grid
 
     notes += launch_notes()
-    grid = parse_grid(search_grid) if search else None
-    if search_grid and not search:
-        raise PeftkitError("--search-grid needs --search lr")
-    preflight(base)  # a model or dataset that cannot load fails here, before the store is written
+    # a model or dataset that cannot load, or a length a strategy cannot take, fails here before the store is written
+    preflight(base, tuple(run.spec for run in strategies))
     comparison = Comparison(base=base, strategies=strategies, seeds=seed_list, output=Path(output), notes=notes,
                             search_grid=grid)
     rows = run_comparison(comparison, console, allow_mixed=allow_mixed)
     if distributed_world()[1] == 0:
         _print_summary(console, rows, Path(output), notes)
+    _fail_if_nothing_finished(rows, Path(output))
+
+
+def _fail_if_nothing_finished(rows: list[dict], output: Path) -> None:
+    """A sweep in which no run finished ok exits non-zero, with why, in one line."""
+    if not rows or any(r.get("status") == "ok" for r in rows):
+        return
+    reasons: dict[str, list[str]] = {}
+    for r in rows:
+        reasons.setdefault(r.get("status") or "failed", []).append(str(r.get("error") or "no reason recorded"))
+    parts = [f"{len(found)} {status} (e.g. {found[0].splitlines()[0][:160]})" for status, found in reasons.items()]
+    raise PeftkitError(f"no run finished ok: {'; '.join(parts)}; details in {output / 'report.md'} and "
+                       f"{output / 'logs'}")
+
+
+def _print_notes(console, notes: list[str]) -> None:
+    from rich.markup import escape
+
+    for note in notes:
+        console.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True, highlight=False)
 
 
 def _print_summary(console, rows: list[dict], output: Path, notes: list[str]) -> None:
-    from .compare import write_all_reports
+    from .compare import data_notes, write_all_reports
     from .report import aggregate, print_summary
     from .store import ResultStore
 
-    paths = write_all_reports(ResultStore(output), title=f"peftkit compare: {output}", notes=notes)
+    store = ResultStore(output)
+    _print_notes(console, data_notes(store.records()))  # the data as the runs saw it, once for the comparison
+    paths = write_all_reports(store, title=f"peftkit compare: {output}", notes=notes)
     print_summary(aggregate(rows), paths["md"], console)
     console.print("reports: " + ", ".join(str(p) for p in paths.values()), soft_wrap=True, markup=False, highlight=False)
 
@@ -286,6 +316,7 @@ def report_command(directory: str, fmt: str) -> None:
 @run_options
 def train_command(spec, model, dataset, output, seed, trust_remote_code, **flags) -> None:
     """Train one strategy once, with the same data and measurement code as `compare`; save the artifact."""
+    import contextlib
     import json
     import shutil
     import tempfile
@@ -296,29 +327,41 @@ def train_command(spec, model, dataset, output, seed, trust_remote_code, **flags
     from .compare import record_for
     from .errors import UnsupportedError
     from .launch import launch_notes
-    from .store import atomic_write_text
+    from .output import check_new_output, check_writable, publish, trainable_bytes
     from .training import RunConfig, train_and_evaluate
 
     out = Path(output)
-    if out.exists() and any(out.iterdir()):
-        raise PeftkitError(f"output directory {out} is not empty; pass a new --output (nothing is overwritten)")
+    check_new_output(out)
     config = RunConfig(model=model, dataset=dataset, strategy=spec, seed=seed, trust_remote_code=trust_remote_code,
                        **{k: v for k, v in flags.items() if v is not None})
     console = Console()
-    if PartialState().is_main_process:
+    main_process = PartialState().is_main_process
+    if main_process:
         for note in launch_notes():
             console.print(f"[yellow]note:[/] {note}")
-    with tempfile.TemporaryDirectory(prefix="peftkit-train-") as tmp:
-        try:
-            info = train_and_evaluate(config, tmp, lambda step, total: None)
-        except UnsupportedError as e:
-            raise PeftkitError(str(e)) from None
-        if not PartialState().is_main_process:  # under `accelerate launch`, only the main process writes
-            return
-        out.mkdir(parents=True, exist_ok=True)
-        for item in (Path(tmp) / "artifact").iterdir():
-            shutil.move(str(item), out / item.name)
-    atomic_write_text(out / "metrics.json", json.dumps(record_for(config, info, 0), indent=2, default=str) + "\n")
+    tmp = Path(tempfile.mkdtemp(prefix="peftkit-train-"))
+    try:
+        info = train_and_evaluate(config, tmp, lambda step, total: None,
+                                  lambda m: check_writable(out, trainable_bytes(m)) if main_process else None)
+    except UnsupportedError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise PeftkitError(str(e)) from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if not main_process:  # under `accelerate launch`, only the main process writes
+        shutil.rmtree(tmp, ignore_errors=True)
+        return
+    metrics = json.dumps(record_for(config, info, 0), indent=2, default=str) + "\n"
+    try:
+        publish(tmp / "artifact", out, {"metrics.json": metrics})
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            (tmp / "artifact" / "metrics.json").write_text(metrics)
+        raise PeftkitError(f"cannot write {out} ({e.strerror or e}): nothing was left there; the finished "
+                           f"training is kept in {tmp / 'artifact'} (move it where you want it)") from None
+    shutil.rmtree(tmp, ignore_errors=True)
+    _print_notes(console, info.get("data_notes") or [])  # also in metrics.json
     console.print(f"[green]trained[/] {spec}: accuracy {info['eval_accuracy']:.4f}, macro F1 {info['eval_f1_macro']:.4f}, "
                   f"{info['trainable_params']:,} trainable parameters, artifact {_size(info['checkpoint_bytes'])} "
                   f"in {out} (metrics.json beside it)")
@@ -328,83 +371,6 @@ def _size(n: int) -> str:
     from .report import human_bytes
 
     return human_bytes(n)
-
-
-@cli.command("predict")
-@click.argument("directory", type=click.Path(exists=True, file_okay=False))
-@click.argument("texts", nargs=-1)
-@click.option("--file", "text_file", type=click.Path(exists=True, dir_okay=False), help="One text per line.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
-def predict_command(directory, texts, text_file, batch_size, fmt) -> None:
-    """Label names and scores for texts, with a model trained by peftkit."""
-    items = list(texts)
-    if text_file:
-        items += [line.rstrip("\n") for line in Path(text_file).read_text().splitlines() if line.strip()]
-    if not items:
-        raise PeftkitError("nothing to predict: give texts as arguments or --file FILE")
-    from .inference import load_for_inference, predict
-
-    model, tokenizer = load_for_inference(directory)
-    rows = [{"text": t, **r} for t, r in zip(items, predict(model, tokenizer, items, batch_size))]
-    render(rows, [("text", "text"), ("label", "label"), ("score", "score")], fmt)
-
-
-@cli.command("evaluate")
-@click.argument("directory", type=click.Path(exists=True, file_okay=False))
-@click.option("--dataset", "-d", required=True, help="Hub name, local file, or directory.")
-@click.option("--eval-split", help="Split to evaluate (default: validation, else test, else held out).")
-@click.option("--text-column")
-@click.option("--text-pair-column")
-@click.option("--label-column")
-@click.option("--max-eval-samples", type=int)
-@click.option("--seed", type=int, help="Seed of a held-out split (default: the training seed from DIRECTORY/metrics.json, "
-              "so that a dataset without validation split is scored on the rows training held out).")
-@click.option("--output", "-o", type=click.Path(file_okay=False), help="Where to write evaluation.json and confusion_matrix.png (default: DIRECTORY).")
-def evaluate_command(directory, dataset, eval_split, text_column, text_pair_column, label_column, max_eval_samples, seed,
-                     output) -> None:
-    """Accuracy, macro precision/recall/F1, per-class report and confusion matrix (printed and PNG)."""
-    import json
-
-    from .data import load_text_classification
-    from .inference import evaluate, load_for_inference, plot_confusion
-    from .store import atomic_write_text
-
-    model, tokenizer = load_for_inference(directory)
-    names = [model.config.id2label[i] for i in range(len(model.config.id2label))]
-    if seed is None:
-        metrics_file = Path(directory) / "metrics.json"
-        seed = json.loads(metrics_file.read_text())["run_info"]["config"]["seed"] if metrics_file.exists() else 0
-    data = load_text_classification(dataset, text_column=text_column, text_pair_column=text_pair_column,
-                                    label_column=label_column, eval_split=eval_split, max_eval_samples=max_eval_samples,
-                                    seed=seed)
-    if data.label_names != names:
-        raise PeftkitError(f"the dataset's labels {data.label_names} differ from the model's {names}")
-    result = evaluate(model, tokenizer, data)
-    matrix, report = result.pop("confusion_matrix"), result.pop("report")
-    out = Path(output or directory)
-    out.mkdir(parents=True, exist_ok=True)
-    plot_confusion(matrix, names, out / "confusion_matrix.png")
-    atomic_write_text(out / "evaluation.json", json.dumps({"dataset": dataset, "split": data.eval_split, **result,
-                                                          "confusion_matrix": matrix.tolist(), "labels": names}, indent=2) + "\n")
-    click.echo(f"{dataset} ({data.eval_split}, {len(data.eval)} examples)")
-    click.echo("  ".join(f"{k} {v:.4f}" for k, v in result.items()))
-    click.echo(report)
-    click.echo("confusion matrix (rows: true, columns: predicted):")
-    click.echo("\n".join(" ".join(f"{v:6d}" for v in row) + f"  {names[i]}" for i, row in enumerate(matrix)))
-    click.echo(f"wrote {out / 'evaluation.json'} and {out / 'confusion_matrix.png'}")
-
-
-@cli.command("merge")
-@click.argument("directory", type=click.Path(exists=True, file_okay=False))
-@click.argument("output", type=click.Path(file_okay=False))
-def merge_command(directory, output) -> None:
-    """Fold a trained LoRA / IA3 (or head, bitfit, gradual, full) into a plain transformers model directory."""
-    from .artifacts import directory_bytes, merge
-
-    out = merge(directory, output)  # refuses a non-empty output, writes nothing half
-    click.echo(f"merged into {out} ({_size(directory_bytes(out))}); load it with "
-               "AutoModelForSequenceClassification.from_pretrained")
 
 
 @cli.command("env")
@@ -443,7 +409,7 @@ ESTIMATE_COLUMNS = [
 def estimate_command(model_name, specs, batch_size, seq_len, precision, optimizer, gradient_checkpointing, device,
                      num_labels, fmt, trust_remote_code) -> None:
     """Predict peak training memory per strategy (weights, gradients, optimizer, activations), on the meta device."""
-    from .estimate import COMPONENTS, estimate_memory
+    from .estimate import COMPONENTS, check_length, estimate_memory, virtual_tokens
     from .modeling import load_config
     from .registry import core_strategies, strategy_from_spec
     from .report import human_bytes
@@ -455,6 +421,8 @@ def estimate_command(model_name, specs, batch_size, seq_len, precision, optimize
             raise PeftkitError(f"{name} must be a positive integer, got {value}")
     config = load_config(model_name, trust_remote_code=trust_remote_code)
     strategies = [strategy_from_spec(s) for s in (specs or core_strategies())]  # validate all first
+    for strategy in strategies:  # longer than the model's positions: refused, never a meaningless estimate
+        check_length(config, seq_len, virtual_tokens(strategy)[0], "--seq-len")
     rows, notes, resolved = [], [], precision
     for strategy in strategies:
         row = {"strategy": strategy.spec(), "model": model_name}
@@ -478,6 +446,9 @@ def estimate_command(model_name, specs, batch_size, seq_len, precision, optimize
         render(rows, columns, fmt, title=title)
 
 
+from . import cli_artifacts  # noqa: E402,F401  (registers predict, evaluate and merge on `cli`)
+
+
 def quiet() -> None:
     """No library warnings or loading bars on the console: peftkit reports what matters itself."""
     import os
@@ -492,6 +463,21 @@ def quiet() -> None:
     from huggingface_hub.utils import logging as hub_logging
 
     hub_logging.set_verbosity_error()  # offline, its "Retrying in 8s" lines would come before our one line
+
+
+_OS_ERROR_FIX = {
+    errno.ENOSPC: "free some space and run the same command again (what finished was kept)",
+    errno.EDQUOT: "free some space and run the same command again (what finished was kept)",
+    errno.EACCES: "pass a location you can write",
+    errno.EPERM: "pass a location you can write",
+    errno.EROFS: "pass a location on a writable filesystem",
+}
+
+
+def os_error_line(e: OSError) -> str:
+    where = f" ({e.filename})" if e.filename else ""
+    fix = _OS_ERROR_FIX.get(e.errno, "check the path and the disk, then run the same command again")
+    return f"{e.strerror or e}{where}: {fix}"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -514,6 +500,11 @@ def main(argv: list[str] | None = None) -> None:
         if _DEBUG:
             raise
         click.echo(f"peftkit: error: {e}", err=True)
+        sys.exit(2)
+    except OSError as e:  # the machine refused a read or write (full disk, permissions): one line, not a traceback
+        if _DEBUG:
+            raise
+        click.echo(f"peftkit: error: {os_error_line(e)}", err=True)
         sys.exit(2)
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)

@@ -100,6 +100,9 @@ def write_tiny_model(directory: Path, seed: int = 0) -> Path:
     config = BertConfig(vocab_size=len(vocab), hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
                         intermediate_size=128, max_position_embeddings=512)
     BertForSequenceClassification(config).save_pretrained(directory)
+    from .output import follow_umask
+
+    follow_umask(directory)  # safetensors writes 0600: as readable as the user's umask says, like the rest
     return directory
 
 

@@ -41,3 +41,25 @@ class UpstreamError(UnsupportedError):
 
         self.packages = tuple(installed(p) for p in packages)
         super().__init__(strategy, architecture, f"{reason} (with {', '.join(self.packages)})")
+
+
+def first_line(error: BaseException, limit: int = 300) -> str:
+    """The first line of an exception's message (its type where it has none), for a one-line error."""
+    text = str(error).strip()
+    return text.splitlines()[0][:limit] if text else type(error).__name__
+
+
+def not_utf8(path, error: UnicodeDecodeError) -> PeftkitError:
+    """The one-line error for a text file in another encoding than UTF-8."""
+    return PeftkitError(f"{path} is not UTF-8 text (byte 0x{error.object[error.start]:02x} at position {error.start}): "
+                        "re-save the file as UTF-8")
+
+
+def read_user_text(path) -> str:
+    """A text file the user handed over, as UTF-8 (whatever the locale says), or one clear line."""
+    from pathlib import Path
+
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise not_utf8(path, e) from None

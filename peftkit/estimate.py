@@ -536,6 +536,7 @@ def estimate_model(model: nn.Module, batch_size: int, seq_len: int, *, precision
     device = resolve_device(device)
     precision = resolve_precision(precision, device)
     base = arch.unwrap(model)
+    check_length(base.config, seq_len, prompt_tokens)
     weight_dtype = base.get_input_embeddings().weight.dtype
     weight_size = torch.empty((), dtype=weight_dtype).element_size()
     autocast = precision in ("bf16", "fp16")
@@ -547,15 +548,13 @@ def estimate_model(model: nn.Module, batch_size: int, seq_len: int, *, precision
                                      device=device, prefix_tokens=prefix_tokens)
     weights, gradients = weight_bytes(model), gradient_bytes(model)
     optim, activations = optimizer_bytes(model, optimizer), sum(breakdown.values())
-    notes = _notes(base.config, precision, weight_dtype, device, shapes, seq_len, prompt_tokens, prefix_tokens,
-                   gradient_checkpointing)
+    notes = _notes(precision, weight_dtype, device, shapes, prompt_tokens, prefix_tokens, gradient_checkpointing)
     return MemoryEstimate(weights=weights, gradients=gradients, optimizer=optim, activations=activations,
                           total=weights + optim + max(activations, gradients), precision=precision,
                           notes=notes, device=device, activation_breakdown=breakdown)
 
 
-def _notes(config, precision, weight_dtype, device, shapes, seq_len, prompt_tokens, prefix_tokens,
-           gradient_checkpointing) -> list[str]:
+def _notes(precision, weight_dtype, device, shapes, prompt_tokens, prefix_tokens, gradient_checkpointing) -> list[str]:
     dtype = str(weight_dtype).replace("torch.", "")
     mode = f"{precision} autocast over {dtype} weights" if precision in ("bf16", "fp16") else f"{dtype} throughout"
     notes = [f"precision {precision} on {device}: {mode}"]
@@ -565,9 +564,6 @@ def _notes(config, precision, weight_dtype, device, shapes, seq_len, prompt_toke
         notes.append(f"prefix: {prefix_tokens} virtual keys/values per layer ({shapes.kv_seq} keys per query)")
     if gradient_checkpointing:
         notes.append("gradient checkpointing: blocks keep their inputs, one block is recomputed at a time")
-    limit = position_limit(config)
-    if limit and shapes.seq > limit:
-        notes.append(f"{shapes.seq} tokens exceed the model's {limit} learned positions: training would fail")
     return notes
 
 
@@ -580,6 +576,16 @@ def position_limit(config) -> int | None:
     if limit and name == "RoBERTa":  # positions start after the padding index
         limit -= (config.pad_token_id or 0) + 1
     return limit
+
+
+def check_length(config, length: int, prompt_tokens: int = 0, flag: str = "seq_len") -> None:
+    """Refuse sequences longer than the model's learned positions (prompt tuning's virtual tokens take
+    positions too): training would fail at the first long batch, and an estimate would be meaningless."""
+    limit = position_limit(config)
+    if limit is not None and length + prompt_tokens > limit:
+        prompt = f" plus {prompt_tokens} prompt tokens" if prompt_tokens else ""
+        raise OptionError(f"{flag} {length}{prompt} exceeds the {limit} positions this {config.model_type} model "
+                          f"has learned (max_position_embeddings): pass {flag} <= {limit - prompt_tokens}")
 
 
 def virtual_tokens(strategy) -> tuple[int, int]:

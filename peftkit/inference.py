@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from .artifacts import load, read_metadata
+from .artifacts import MODEL_FIX, REMAKE, load, read_metadata
+from .errors import PeftkitError, first_line
 from .modeling import prepare_tokenizer, resolve_model
 
 
@@ -20,13 +21,30 @@ def load_for_inference(directory: str | Path):
     directory = Path(directory)
     model = load(directory)
     has_tokenizer = (directory / "tokenizer_config.json").exists()
-    tokenizer = AutoTokenizer.from_pretrained(directory if has_tokenizer else resolve_model(read_metadata(directory)["base_model"]))
+    source = directory if has_tokenizer else resolve_model(read_metadata(directory)["base_model"])
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+    except Exception as e:  # noqa: BLE001 - the tokenizers library raises a bare Exception on a corrupt tokenizer.json
+        raise PeftkitError(f"cannot load the tokenizer of {source}: {first_line(e)}; "
+                           f"{REMAKE if has_tokenizer else MODEL_FIX}") from e
     return model, prepare_tokenizer(tokenizer, model)
+
+
+def usable_length(model, max_length: int) -> int:
+    """``max_length``, or less where the model has fewer learned positions (prompt tokens take some)."""
+    from . import architectures as arch
+    from .estimate import position_limit, virtual_tokens
+
+    limit = position_limit(arch.unwrap(model).config)
+    strategy = getattr(model, "peftkit_strategy", None)
+    prompt = virtual_tokens(strategy)[0] if strategy is not None else 0
+    return max_length if limit is None else max(1, min(max_length, limit - prompt))
 
 
 def predict_logits(model, tokenizer, texts: list[str], pairs: list[str] | None = None, batch_size: int = 32,
                    max_length: int = 512) -> np.ndarray:
     chunks = []
+    max_length = usable_length(model, max_length)
     with torch.no_grad():
         for start in range(0, len(texts), batch_size):
             end = start + batch_size

@@ -51,7 +51,7 @@ def load_config(model: str, *, trust_remote_code: bool = False) -> PretrainedCon
             data = json.loads(path.read_text())
             model_type = data.pop("model_type")
             return AutoConfig.for_model(model_type, **data)
-        except (ValueError, KeyError) as e:
+        except (ValueError, KeyError, AttributeError, TypeError) as e:  # not JSON, or JSON of another shape
             raise PeftkitError(f"{path} is not a transformers config.json ({e}); pass a model directory or hub id") from None
     if path.is_dir():
         if not (path / "config.json").is_file():
@@ -66,6 +66,19 @@ def load_config(model: str, *, trust_remote_code: bool = False) -> PretrainedCon
                            "(a hub id needs network access; a local directory needs config.json)") from None
     except ValueError as e:
         raise PeftkitError(f"cannot load the config of '{model}': {str(e).splitlines()[0]}") from None
+
+
+def check_local_weights(model: str) -> None:
+    """A local model directory must hold safetensors weights (peftkit reads no other format): refuse one
+    that has a config but no weights before anything is written. Hub ids are checked when they load."""
+    path = Path(resolve_model(model)).expanduser()
+    if not path.is_dir() or any(path.glob("*.safetensors")):
+        return
+    pickled = sorted(p.name for p in path.iterdir() if p.suffix in (".bin", ".pt", ".pth", ".ckpt"))
+    found = (f"only pickle-based weights ({', '.join(pickled)}), which peftkit never loads; re-save the model "
+             "with save_pretrained(), which writes model.safetensors") if pickled else \
+        "no weights (no *.safetensors file); pass the directory the model was saved to with save_pretrained()"
+    raise PeftkitError(f"model directory {path} has a config but {found}")
 
 
 def _looks_like_hub_id(model: str) -> bool:

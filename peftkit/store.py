@@ -26,13 +26,18 @@ INTERRUPTED = "interrupted"  # runs stopped by Ctrl-C: notes, not results
 COMPARISON = "comparison.json"
 
 
+def current_umask() -> int:
+    """The process's umask (reading it means setting it: put straight back)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name, suffix=".tmp")
     try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)  # mkstemp makes 0600: results are as readable as any file the user writes
+        os.fchmod(fd, 0o666 & ~current_umask())  # mkstemp makes 0600: results are as readable as any file the user writes
         with os.fdopen(fd, "w") as f:
             f.write(text)
             f.flush()

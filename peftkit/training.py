@@ -58,8 +58,13 @@ class RunConfig:
     # added later: left out of the run id while at their defaults, so that earlier results still resume
     gradient_checkpointing: bool = False
     gradient_accumulation_steps: int = 1
+    drop_invalid_rows: bool = False  # drop rows with an empty text or a missing label instead of refusing the data
 
     def __post_init__(self):
+        for f in fields(self):  # inf passes "positive", nan fails every comparison: refuse both, by name
+            value = getattr(self, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise OptionError(f"{f.name.replace('_', '-')} must be a finite number, got {value}")
         for name in ("epochs", "learning_rate", "batch_size", "max_length", "max_train_samples", "max_eval_samples",
                      "gradient_accumulation_steps"):
             value = getattr(self, name)
@@ -68,7 +73,8 @@ class RunConfig:
         for name in ("warmup", "weight_decay"):
             value = getattr(self, name)
             if value is not None and not 0 <= value < (1 if name == "warmup" else math.inf):
-                raise OptionError(f"{name} must be in [0, 1), got {value}")
+                raise OptionError(f"{name.replace('_', '-')} must be "
+                                  f"{'in [0, 1)' if name == 'warmup' else '0 or more'}, got {value}")
         if self.precision not in PRECISIONS:
             raise OptionError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
 
@@ -100,7 +106,7 @@ class RunConfig:
         return f"{slug}__seed{self.seed}__{digest}"
 
 
-_LATE_FIELDS = {"gradient_checkpointing": False, "gradient_accumulation_steps": 1}
+_LATE_FIELDS = {"gradient_checkpointing": False, "gradient_accumulation_steps": 1, "drop_invalid_rows": False}
 
 
 # -- measurement helpers ---------------------------------------------------------------------------
@@ -218,27 +224,37 @@ def load_model_and_tokenizer(config: RunConfig, model_config, num_labels: int, l
     return model, prepare_tokenizer(tokenizer, model)
 
 
-def preflight(config: RunConfig):
+def preflight(config: RunConfig, specs: tuple[str, ...] = ()):
     """The model's config, checked, then the data, loaded: ``(model_config, data)``. A model or dataset that
     cannot load fails here with one clear line, before a comparison writes its store or a run spends
     minutes. The model comes first: it is the cheaper check, and a missing local model must not send the
-    dataset name to the hub."""
+    dataset name to the hub. ``--max-length`` is checked against the model's positions for
+    ``config.strategy`` and every SPEC of ``specs`` (prompt tuning's virtual tokens take positions too)."""
+    from .artifacts import check_model_directory
     from .data import load_text_classification
-    from .modeling import load_config
+    from .estimate import check_length, virtual_tokens
+    from .modeling import check_local_weights, load_config
 
     model_config = load_config(config.model, trust_remote_code=config.trust_remote_code)
     arch.arch_for_config(model_config)  # clear error if unsupported
+    check_local_weights(config.model)  # a config without weights: refused here, not as a failed run
+    check_model_directory(config.model)  # a truncated model.safetensors too
+    for spec in dict.fromkeys((config.strategy, *specs)):
+        check_length(model_config, config.max_length, virtual_tokens(strategy_from_spec(spec))[0], "--max-length")
     return model_config, load_text_classification(
         config.dataset, text_column=config.text_column, text_pair_column=config.text_pair_column,
         label_column=config.label_column, eval_split=config.eval_split, seed=config.seed,
-        max_train_samples=config.max_train_samples, max_eval_samples=config.max_eval_samples)
+        max_train_samples=config.max_train_samples, max_eval_samples=config.max_eval_samples,
+        drop_invalid_rows=config.drop_invalid_rows)
 
 
 def train_and_evaluate(config: RunConfig, work_dir: str | Path,
-                       progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+                       progress: Callable[[int, int], None] | None = None,
+                       before_training: Callable[[Any], None] | None = None) -> dict[str, Any]:
     """Run one (strategy, seed) and return its measurements (``train_info``). Raises on failure.
 
-    The trained artifact (what ``peftkit.save`` writes) is left in ``work_dir/artifact``."""
+    ``before_training(model)`` runs once the strategy is applied, before any step (``train`` checks its
+    output there). The trained artifact (what ``peftkit.save`` writes) is left in ``work_dir/artifact``."""
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments, set_seed
 
     from .artifacts import directory_bytes, save
@@ -252,6 +268,8 @@ def train_and_evaluate(config: RunConfig, work_dir: str | Path,
     loaded_model_bytes = model_bytes(model)
     estimate = _estimate(config, model.config, data.num_labels)
     model = strategy.apply(model)  # may raise UnsupportedError: the caller records it
+    if before_training is not None:
+        before_training(model)
     train_set, eval_set = tokenize(data, tokenizer, config.max_length)
     eval_set = _sorted_by_length(eval_set)  # less padding; metrics do not depend on the order
     collator = DataCollatorWithPadding(tokenizer)

@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 from click.testing import CliRunner
 from transformers import AutoModelForSequenceClassification, pipeline
 
@@ -93,6 +94,20 @@ def _bad_inputs(root):
         "negative epochs": (["--model", str(model), "--dataset", str(root / "ok"), "--epochs", "-2"], ["epochs"]),
         "batch size 0": (["--model", str(model), "--dataset", str(root / "ok"), "--batch-size", "0"], ["batch-size"]),
         "unknown strategy": (["--model", str(model), "--dataset", str(root / "ok"), "-s", "lorra"], ["lorra"]),
+        "NaN labels": (["--model", str(model), "--dataset", str(data("nanword", good + "no label here,NaN\n"))],
+                       ["1 of 13 rows", "no label", "--drop-invalid-rows"]),
+        "duplicate columns": (["--model", str(model), "--dataset", str(data("dup", "text,label,label\na,0,1\nb,1,0\n"))],
+                              ["more than one column named 'label'"]),
+        "infinite learning rate": (["--model", str(model), "--dataset", str(root / "ok"), "--learning-rate", "inf"],
+                                   ["learning-rate must be a finite number, got inf"]),
+        "NaN epochs": (["--model", str(model), "--dataset", str(root / "ok"), "--epochs", "nan"],
+                       ["epochs must be a finite number, got nan"]),
+        "infinite weight decay": (["--model", str(model), "--dataset", str(root / "ok"), "--weight-decay", "inf"],
+                                  ["weight-decay must be a finite number, got inf"]),
+        "infinite warm-up": (["--model", str(model), "--dataset", str(root / "ok"), "--warmup", "-inf"],
+                             ["warmup must be a finite number, got -inf"]),
+        "infinite lora dropout": (["--model", str(model), "--dataset", str(root / "ok"), "-s", "lora:dropout=inf"],
+                                  ["'dropout'", "inf"]),
     }
 
 
@@ -112,3 +127,28 @@ def test_train_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path):
         if not ok:
             failures.append(f"{name}: rc={p.returncode} exists={out.exists()} stderr={p.stderr.strip()[-300:]}")
     assert not failures, "\n".join(failures)
+
+
+def test_train_drops_invalid_rows_and_prints_the_data_notes(tmp_path):
+    model = demo.write_tiny_model(tmp_path / "model")
+    rows = [f"the film is great {'and the plot is good ' * 6 if i % 4 == 0 else ''},{i % 2}" for i in range(40)]
+    (tmp_path / "train.csv").write_text("text,label\n" + "\n".join(rows) + "\n ,1\nthe plot,NaN\n")
+    out = tmp_path / "head"
+    code, text = invoke("train", "-s", "head", "--model", str(model), "--dataset", str(tmp_path / "train.csv"),
+                        "--output", str(out), "--epochs", "1", "--max-length", "16", "--drop-invalid-rows")
+    assert code == 0, text
+    notes = json.loads((out / "metrics.json").read_text())["train_info"]["data_notes"]
+    assert notes[0] == "--drop-invalid-rows: dropped 2 of 42 rows of the train split (an empty text or a missing label)"
+    assert any(n.startswith("no validation split: held out 10% of train (4 rows)") for n in notes)
+    assert any(n.startswith("max_length 16: 9 of 36 training and 1 of 4 evaluation examples were truncated")
+               for n in notes), notes
+    for note in notes:  # on the console too, each once
+        assert text.count(note) == 1, (note, text)
+    assert json.loads((out / "metrics.json").read_text())["run_info"]["config"]["drop_invalid_rows"] is True
+
+    # evaluate scores the rows training held out: it drops the same rows, as metrics.json says
+    code, text = invoke("evaluate", str(out), "--dataset", str(tmp_path / "train.csv"))
+    assert code == 0, text
+    assert "4 examples" in text
+    with pytest.raises(peftkit.PeftkitError, match="--drop-invalid-rows"):
+        invoke("evaluate", str(out), "--dataset", str(tmp_path / "train.csv"), "--keep-invalid-rows")

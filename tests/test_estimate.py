@@ -119,9 +119,19 @@ def test_precision_is_reported_and_mixed_precision_keeps_fp32_weights():
         assert estimate_memory(TINY, "full", 4, 32).precision == "fp32"  # auto, here
 
 
-def test_sequences_longer_than_learned_positions_get_a_note():
-    assert any("exceed" in n for n in estimate_memory("builtin:bert-base", "lora", 1, 1024, device="cuda").notes)
-    assert not any("exceed" in n for n in estimate_memory("builtin:bert-base", "lora", 1, 512, device="cuda").notes)
+def test_sequences_longer_than_learned_positions_are_refused():
+    """Training would fail at the first long batch: no estimate (it would be absurd, 128,952 GiB), one error."""
+    with pytest.raises(OptionError, match=r"seq_len 1024 exceeds the 512 positions.*seq_len <= 512"):
+        estimate_memory("builtin:bert-base", "lora", 1, 1024, device="cuda")
+    assert estimate_memory("builtin:bert-base", "lora", 1, 512, device="cuda").total > 0
+    with pytest.raises(OptionError, match=r"512 plus 20 prompt tokens.*seq_len <= 492"):  # they take positions too
+        estimate_memory("builtin:bert-base", "prompt", 1, 512, device="cuda")
+    roberta = T.RobertaConfig(max_position_embeddings=514, pad_token_id=1)  # positions start after the padding
+    with pytest.raises(OptionError, match="exceeds the 512 positions"):
+        estimate_memory(roberta, "lora", 1, 513, device="cuda")
+    llama = T.LlamaConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                          max_position_embeddings=64)
+    assert estimate_memory(llama, "lora", 1, 128, device="cuda").total > 0  # RoPE: no hard limit
 
 
 @pytest.mark.parametrize("kwargs", [dict(batch_size=0), dict(seq_len=0), dict(precision="fp8"),
@@ -195,6 +205,8 @@ def test_cli_json(capsys):
     (["--seq-len", "0"], ["--seq-len", "positive"]),
     (["--batch-size", "-1"], ["--batch-size", "positive"]),
     (["-s", "nope"], ["unknown strategy 'nope'"]),
+    (["--seq-len", "100000"], ["--seq-len 100000 exceeds the 512 positions", "--seq-len <= 512"]),
+    (["-s", "prompt", "--seq-len", "500"], ["plus 20 prompt tokens", "--seq-len <= 492"]),
 ])
 def test_cli_bad_input_is_one_line_and_exit_2(capsys, args, words):
     with pytest.raises(SystemExit) as exit_info:

@@ -87,4 +87,4 @@ def test_training_refuses_a_model_whose_weights_are_only_pickled(tmp_path):
                         "--dataset", str(data), "--output", str(tmp_path / "out")],
                        capture_output=True, text=True, timeout=300)
     assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1, p.stderr
-    assert "cannot load model" in p.stderr and not marker.exists() and not (tmp_path / "out").exists()
+    assert "only pickle-based weights (pytorch_model.bin)" in p.stderr and not marker.exists() and not (tmp_path / "out").exists()

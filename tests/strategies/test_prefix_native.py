@@ -10,7 +10,6 @@ import peftkit
 pytestmark = pytest.mark.canary
 from peftkit.architectures import arch_for_config
 from peftkit.strategies import prefix as prefix_module
-from peftkit.strategies.prefix import native
 
 ARCHS = list(CONFIGS)
 DECODERS = [a for a in ARCHS if arch_for_config(CONFIGS[a]()).causal]
