@@ -16,8 +16,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -307,7 +305,7 @@ def _with_weights(model: nn.Module, strategy, directory: Path) -> nn.Module:
 
 def merge(directory: str | Path, output: str | Path, base_model: str | None = None) -> Path:
     """Fold what was trained into a plain transformers model directory (AutoModelForSequenceClassification)."""
-    from .output import follow_umask
+    from .output import written_beside
 
     meta = read_metadata(directory)
     name = meta["strategy"]["name"]
@@ -320,21 +318,11 @@ def merge(directory: str | Path, output: str | Path, base_model: str | None = No
     model = load(directory, base_model)
     if hasattr(model, "merge_and_unload"):
         model = model.merge_and_unload()
-    # written beside the output and renamed when complete: a failure leaves no half-written model
-    output.parent.mkdir(parents=True, exist_ok=True)
-    partial = Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}.partial-"))
-    try:
+    with written_beside(output) as partial:  # renamed into place when complete: never a half-written model
         model.save_pretrained(partial)
         for f in Path(directory).iterdir():
             if f.name.startswith(("tokenizer", "special_tokens", "vocab")):
                 (partial / f.name).write_bytes(f.read_bytes())
-        follow_umask(partial)  # mkdtemp makes 0700, safetensors 0600: readable as the user's umask says
-        if output.exists():
-            output.rmdir()
-        partial.rename(output)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
     return output
 
 

@@ -4,6 +4,7 @@ renamed into place when complete, and on failure removed, with the trained artif
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -58,23 +59,30 @@ def follow_umask(directory: Path) -> None:
         os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~umask)
 
 
-def publish(artifact: Path, out: Path, files: dict[str, str]) -> None:
-    """Copy ``artifact`` plus ``files`` (name -> text) into a directory beside ``out``, then rename it to ``out``.
-    On failure nothing is left at ``out`` and ``artifact`` is untouched."""
+@contextlib.contextmanager
+def written_beside(out: Path):
+    """Yield a new directory beside ``out`` to fill; when the block succeeds it takes the umask's modes and is
+    renamed to ``out``; when it fails it is removed, so that nothing is ever half-written at ``out``."""
     check_new_output(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.partial-"))
     try:
-        shutil.copytree(artifact, partial, dirs_exist_ok=True)
-        for name, text in files.items():
-            (partial / name).write_text(text)
-        follow_umask(partial)
+        yield partial
+        follow_umask(partial)  # mkdtemp makes 0700, safetensors 0600
         if out.exists():
             out.rmdir()
         partial.rename(out)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
+
+
+def publish(artifact: Path, out: Path, files: dict[str, str]) -> None:
+    """``artifact`` plus ``files`` (name -> text) at ``out``, whole or not at all; ``artifact`` is left untouched."""
+    with written_beside(out) as partial:
+        shutil.copytree(artifact, partial, dirs_exist_ok=True)
+        for name, text in files.items():
+            (partial / name).write_text(text)
 
 
 def trainable_bytes(model) -> int:
