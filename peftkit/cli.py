@@ -321,12 +321,11 @@ def train_command(spec, model, dataset, output, seed, trust_remote_code, **flags
     import shutil
     import tempfile
 
-    from accelerate import PartialState
     from rich.console import Console
 
     from .compare import record_for
     from .errors import UnsupportedError
-    from .launch import launch_notes
+    from .launch import distributed_world, launch_notes
     from .output import check_new_output, check_writable, publish, trainable_bytes
     from .training import RunConfig, train_and_evaluate
 
@@ -335,7 +334,7 @@ def train_command(spec, model, dataset, output, seed, trust_remote_code, **flags
     config = RunConfig(model=model, dataset=dataset, strategy=spec, seed=seed, trust_remote_code=trust_remote_code,
                        **{k: v for k, v in flags.items() if v is not None})
     console = Console()
-    main_process = PartialState().is_main_process
+    main_process = distributed_world()[1] == 0  # the launcher's RANK: known before any process group exists
     if main_process:
         for note in launch_notes():
             console.print(f"[yellow]note:[/] {note}")
