@@ -55,6 +55,18 @@ def not_utf8(path, error: UnicodeDecodeError) -> PeftkitError:
                         "re-save the file as UTF-8")
 
 
+def not_utf8_file(path) -> PeftkitError:
+    """``not_utf8`` for a file a library failed to decode, with the position in the whole file (readers that
+    decode in chunks report it within a chunk)."""
+    from pathlib import Path
+
+    try:
+        Path(path).read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        return not_utf8(path, e)
+    return PeftkitError(f"{path} is not UTF-8 text: re-save the file as UTF-8")
+
+
 def read_user_text(path) -> str:
     """A text file the user handed over, as UTF-8 (whatever the locale says), or one clear line."""
     from pathlib import Path

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import datasets
 
-from .errors import PeftkitError, not_utf8
+from .errors import PeftkitError, not_utf8_file
 
 FILE_TYPES = (".csv", ".tsv", ".json", ".jsonl", ".parquet")
 SPLIT_ALIASES = {"train": "train", "training": "train", "validation": "validation", "valid": "validation",
@@ -119,8 +119,8 @@ def _read_file(path: Path) -> datasets.Dataset:
         loaded = reader(path)
     except _DuplicateColumns as e:
         raise PeftkitError(_duplicates_message(f"dataset file {path}", e.names)) from None
-    except UnicodeDecodeError as e:
-        raise not_utf8(path, e) from None
+    except UnicodeDecodeError:
+        raise not_utf8_file(path) from None
     except Exception as e:  # pandas, arrow and json errors come in many types
         raise PeftkitError(f"cannot read {path} as {suffix[1:]}: {_first_line(e)}; check the file's format") from None
     if len(loaded) == 0:

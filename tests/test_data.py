@@ -251,7 +251,8 @@ def test_eval_split_without_the_text_column(tmp_path):
     (lambda p: (p / "a.jsonl").write_text('{"text": "a", "label": 1}\n{"text": oops}\n'), ["line 2 is not JSON"]),
     (lambda p: (p / "a.json").write_text("[1, 2, 3]"), ["one JSON object per row"]),
     (lambda p: (p / "a.parquet").write_bytes(b"PAR1 definitely not parquet"), ["cannot read", "as parquet"]),
-    (lambda p: (p / "a.csv").write_bytes(b"text,label\n\xff\xfe\xfa,1\n"), ["cannot read"]),
+    (lambda p: (p / "a.csv").write_bytes(b"text,label\n\xff\xfe\xfa,1\n"),
+     ["a.csv is not UTF-8 text (byte 0xff at position 11)", "re-save the file as UTF-8"]),
     (lambda p: (p / "a.xml").write_text("<a/>"), ["unknown file type '.xml'"]),
 ])
 def test_bad_data_is_one_clear_error(tmp_path, make, words):
