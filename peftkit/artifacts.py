@@ -156,15 +156,6 @@ def check_safetensors(path: Path, fix: str = REMAKE) -> None:
                            f"corrupt; {fix}") from None
 
 
-def check_model_directory(model: str) -> None:
-    """Every safetensors file of a local model directory is whole (a hub id is checked when it loads)."""
-    from .modeling import resolve_model
-
-    path = Path(resolve_model(model)).expanduser()
-    for file in sorted(path.glob("*.safetensors")) if path.is_dir() else []:
-        check_safetensors(file, MODEL_FIX)
-
-
 def _weight_files(meta: dict[str, Any]) -> tuple[str, ...]:
     if meta.get("format") == "peft":
         from peft.utils import CONFIG_NAME, SAFETENSORS_WEIGHTS_NAME
@@ -262,8 +253,13 @@ def _base_model(directory: Path, meta: dict[str, Any], base_model: str | nn.Modu
             raise PeftkitError(f"{directory}/{METADATA_FILE} names no base model: pass base_model")
     if not isinstance(base_model, str):
         return base_model
+    from .modeling import check_local_weights
+
     labels = meta.get("label_names") or ["0", "1"]
-    check_model_directory(base_model)
+    try:
+        check_local_weights(base_model)
+    except PeftkitError as e:
+        raise PeftkitError(f"cannot load base model '{base_model}': {e}") from None
     with reading(f"base model '{base_model}'", MODEL_FIX):
         try:
             return AutoModelForSequenceClassification.from_pretrained(

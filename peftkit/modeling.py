@@ -69,10 +69,18 @@ def load_config(model: str, *, trust_remote_code: bool = False) -> PretrainedCon
 
 
 def check_local_weights(model: str) -> None:
-    """A local model directory must hold safetensors weights (peftkit reads no other format): refuse one
-    that has a config but no weights before anything is written. Hub ids are checked when they load."""
+    """A local model directory must hold whole safetensors weights (peftkit reads no other format): refuse
+    one with no weights, only pickled ones or a truncated file before anything is written or built. Hub ids
+    are checked when they load."""
+    from .artifacts import MODEL_FIX, check_safetensors
+
     path = Path(resolve_model(model)).expanduser()
-    if not path.is_dir() or any(path.glob("*.safetensors")):
+    if not path.is_dir():
+        return
+    weights = sorted(path.glob("*.safetensors"))
+    for file in weights:
+        check_safetensors(file, MODEL_FIX)
+    if weights:
         return
     pickled = sorted(p.name for p in path.iterdir() if p.suffix in (".bin", ".pt", ".pth", ".ckpt"))
     found = (f"only pickle-based weights ({', '.join(pickled)}), which peftkit never loads; re-save the model "

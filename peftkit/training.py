@@ -230,15 +230,13 @@ def preflight(config: RunConfig, specs: tuple[str, ...] = ()):
     minutes. The model comes first: it is the cheaper check, and a missing local model must not send the
     dataset name to the hub. ``--max-length`` is checked against the model's positions for
     ``config.strategy`` and every SPEC of ``specs`` (prompt tuning's virtual tokens take positions too)."""
-    from .artifacts import check_model_directory
     from .data import load_text_classification
     from .estimate import check_length, virtual_tokens
     from .modeling import check_local_weights, load_config
 
     model_config = load_config(config.model, trust_remote_code=config.trust_remote_code)
     arch.arch_for_config(model_config)  # clear error if unsupported
-    check_local_weights(config.model)  # a config without weights: refused here, not as a failed run
-    check_model_directory(config.model)  # a truncated model.safetensors too
+    check_local_weights(config.model)  # no, pickled or truncated weights: refused here, not as a failed run
     for spec in dict.fromkeys((config.strategy, *specs)):
         check_length(model_config, config.max_length, virtual_tokens(strategy_from_spec(spec))[0], "--max-length")
     return model_config, load_text_classification(
