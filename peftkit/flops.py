@@ -31,12 +31,7 @@ PEAK_FLOPS = {
 
 
 def _matmul_weights(module: nn.Module) -> list[torch.Tensor]:
-    out = []
-    for m in module.modules():
-        weight = getattr(m, "weight", None)
-        if isinstance(m, nn.Linear) or type(m).__name__ == "Conv1D":
-            out.append(weight)
-    return [w for w in out if w is not None]
+    return [m.weight for m in module.modules() if arch.is_projection(m) and m.weight is not None]
 
 
 def training_flops_per_token(model: nn.Module, *, backward_through_body: bool = True, seq_len: float = 128) -> float:

@@ -195,7 +195,7 @@ def attach(model: nn.Module, *, num_virtual_tokens: int, projection: bool, proje
                             projection_hidden_size or model.config.hidden_size,
                             device=weight.device, dtype=weight.dtype)
     model.peftkit_prefix = encoder
-    disentangled = hasattr(attentions[0], "disentangled_attention_bias")
+    disentangled = arch.arch_for(model).attention == "disentangled"
     for layer, module in enumerate(attentions):
         module.__dict__["_peftkit_prefix"] = _LayerState(encoder, layer, causal)
         if disentangled:
