@@ -25,7 +25,8 @@ from torch import nn
 
 from . import architectures as arch
 from .errors import PeftkitError, first_line, read_user_text
-from .store import current_umask
+from .store import atomic_write_text, current_umask
+from .tasks import get_task, task_of
 
 METADATA_FILE = "peftkit.json"
 WEIGHTS_FILE = "peftkit_weights.safetensors"
@@ -34,6 +35,11 @@ WEIGHTS_FILE = "peftkit_weights.safetensors"
 def trained_state(model: nn.Module) -> dict[str, torch.Tensor]:
     """Tensors a strategy trains: all parameters with requires_grad (gradual: all unfrozen so far)."""
     return {n: p.detach().contiguous().cpu() for n, p in model.named_parameters() if p.requires_grad}
+
+
+def save_trained_tensors(model: nn.Module, directory: Path) -> None:
+    """The default of ``Strategy.save_weights``: the trained tensors, named as in the applied model."""
+    save_file(trained_state(model), str(directory / WEIGHTS_FILE))
 
 
 def save(model: nn.Module, directory: str | Path, *, base_model: str | None = None,
@@ -45,10 +51,7 @@ def save(model: nn.Module, directory: str | Path, *, base_model: str | None = No
     if strategy is None:
         raise PeftkitError("this model was not made by a peftkit strategy: apply one first (strategy.apply(model))")
     base = arch.unwrap(model)
-    if hasattr(model, "peft_config"):  # a standard peft adapter directory
-        model.save_pretrained(directory)
-    else:
-        save_file(trained_state(model), str(directory / WEIGHTS_FILE))
+    fmt = strategy.save_weights(model, directory)
     for written in directory.glob("*.safetensors"):  # safetensors writes 0600: follow the umask instead
         os.chmod(written, 0o666 & ~current_umask())
     if tokenizer is not None:
@@ -61,9 +64,10 @@ def save(model: nn.Module, directory: str | Path, *, base_model: str | None = No
         "label_names": label_names,
         "model_type": base.config.model_type,
         "pad_token_id": base.config.pad_token_id,
-        "format": "peft" if hasattr(model, "peft_config") else "safetensors",
+        "format": fmt,
+        "task": task_of(model).name,
     }
-    (directory / METADATA_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+    atomic_write_text(directory / METADATA_FILE, json.dumps(meta, indent=2) + "\n")
     return directory
 
 
@@ -77,6 +81,7 @@ METADATA_FIELDS: dict[str, tuple[tuple[type, ...], str]] = {
     "model_type": ((str, type(None)), "a model type"),
     "pad_token_id": ((int, type(None)), "a token id"),
     "format": ((str,), "'peft' or 'safetensors'"),
+    "task": ((str,), "a task name"),
 }
 FORMATS = ("peft", "safetensors")
 
@@ -126,6 +131,11 @@ def _check_metadata(path: Path, meta: Any) -> None:
         raise _wrong(path, f"'label_names' must be {METADATA_FIELDS['label_names'][1]}, got {labels!r}")
     if meta.get("format", "safetensors") not in FORMATS:
         raise _wrong(path, f"'format' must be {METADATA_FIELDS['format'][1]}, got {meta['format']!r}")
+    if meta.get("task") is not None:
+        try:
+            get_task(meta["task"])
+        except PeftkitError as e:
+            raise _wrong(path, str(e)) from None
     saved_strategy(meta, path)  # the name is registered and the options are valid
 
 
@@ -237,14 +247,11 @@ def load(directory: str | Path, base_model: str | nn.Module | None = None) -> nn
     strategy = saved_strategy(meta, directory / METADATA_FILE)
     with reading(f"what {directory} trained", "check that the base model is the one it was trained from, or "
                  + REMAKE):
-        model = _with_peft(model, strategy, directory) if meta.get("format") == "peft" else \
-            _with_weights(model, strategy, directory)
+        model = strategy.load_weights(model, directory, meta.get("format", "safetensors"))
     return model.eval()
 
 
 def _base_model(directory: Path, meta: dict[str, Any], base_model: str | nn.Module | None) -> nn.Module:
-    from transformers import AutoModelForSequenceClassification
-
     from .modeling import resolve_model
 
     if base_model is None:
@@ -262,27 +269,15 @@ def _base_model(directory: Path, meta: dict[str, Any], base_model: str | nn.Modu
         raise PeftkitError(f"cannot load base model '{base_model}': {e}") from None
     with reading(f"base model '{base_model}'", MODEL_FIX):
         try:
-            return AutoModelForSequenceClassification.from_pretrained(
+            return get_task(meta.get("task")).model_class().from_pretrained(
                 resolve_model(base_model), num_labels=len(labels), id2label=dict(enumerate(labels)),
                 label2id={n: i for i, n in enumerate(labels)}, use_safetensors=True)
         except OSError as e:
             raise PeftkitError(f"cannot load base model '{base_model}': {first_line(e)}") from None
 
 
-def _with_peft(model: nn.Module, strategy, directory: Path) -> nn.Module:
-    from peft import PeftModel
-
-    from .strategies._peft import quiet
-
-    strategy.check_peft_artifact(model)
-    with quiet():
-        model = PeftModel.from_pretrained(model, directory)
-    model.peftkit_strategy = strategy
-    return model
-
-
-def _with_weights(model: nn.Module, strategy, directory: Path) -> nn.Module:
-    model = strategy.apply(model)
+def load_trained_tensors(model: nn.Module, directory: Path) -> nn.Module:
+    """The default of ``Strategy.load_weights``: copy the saved tensors into the applied ``model``."""
     state = load_file(str(directory / WEIGHTS_FILE))
     params = dict(model.named_parameters())
     unknown = sorted(set(state) - set(params))
@@ -311,9 +306,7 @@ def merge(directory: str | Path, output: str | Path, base_model: str | None = No
     output = Path(output)
     if output.exists() and (not output.is_dir() or any(output.iterdir())):
         raise PeftkitError(f"output directory {output} is not empty; pass a new one (nothing is overwritten)")
-    model = load(directory, base_model)
-    if hasattr(model, "merge_and_unload"):
-        model = model.merge_and_unload()
+    model = saved_strategy(meta, Path(directory) / METADATA_FILE).merged(load(directory, base_model))
     with written_beside(output) as partial:  # renamed into place when complete: never a half-written model
         model.save_pretrained(partial)
         for f in Path(directory).iterdir():

@@ -408,7 +408,7 @@ ESTIMATE_COLUMNS = [
 def estimate_command(model_name, specs, batch_size, seq_len, precision, optimizer, gradient_checkpointing, device,
                      num_labels, fmt, trust_remote_code) -> None:
     """Predict peak training memory per strategy (weights, gradients, optimizer, activations), on the meta device."""
-    from .estimate import COMPONENTS, check_length, estimate_memory, virtual_tokens
+    from .estimate import COMPONENTS, check_length, estimate_memory
     from .modeling import load_config
     from .registry import core_strategies, strategy_from_spec
     from .report import human_bytes
@@ -421,7 +421,7 @@ def estimate_command(model_name, specs, batch_size, seq_len, precision, optimize
     config = load_config(model_name, trust_remote_code=trust_remote_code)
     strategies = [strategy_from_spec(s) for s in (specs or core_strategies())]  # validate all first
     for strategy in strategies:  # longer than the model's positions: refused, never a meaningless estimate
-        check_length(config, seq_len, virtual_tokens(strategy)[0], "--seq-len")
+        check_length(config, seq_len, strategy.virtual_tokens().prompt, "--seq-len")
     rows, notes, resolved = [], [], precision
     for strategy in strategies:
         row = {"strategy": strategy.spec(), "model": model_name}

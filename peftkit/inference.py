@@ -33,11 +33,9 @@ def load_for_inference(directory: str | Path):
 def usable_length(model, max_length: int) -> int:
     """``max_length``, or less where the model has fewer learned positions (prompt tokens take some)."""
     from . import architectures as arch
-    from .estimate import position_limit, virtual_tokens
 
-    limit = position_limit(arch.unwrap(model).config)
-    strategy = getattr(model, "peftkit_strategy", None)
-    prompt = virtual_tokens(strategy)[0] if strategy is not None else 0
+    limit = arch.position_limit(arch.unwrap(model).config)
+    prompt = model.peftkit_strategy.virtual_tokens().prompt
     return max_length if limit is None else max(1, min(max_length, limit - prompt))
 
 
@@ -66,7 +64,7 @@ def evaluate(model, tokenizer, data) -> dict[str, Any]:
     """Metrics, sklearn's per-class report and the confusion matrix on ``data.eval``."""
     from sklearn.metrics import classification_report, confusion_matrix
 
-    from .training import classification_metrics
+    from .tasks.sequence_classification import classification_metrics
 
     split = data.eval
     pairs = split["text_pair"] if "text_pair" in split.column_names else None

@@ -15,7 +15,6 @@ express, so a strategy using it cannot be merged.
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
@@ -76,11 +75,20 @@ def install_mean_pooling(model: nn.Module) -> None:
 
 
 def apply_pooling(strategy, model: nn.Module) -> None:
-    """Resolve ``strategy.options.pooling`` for this model, record it (so that a saved artifact reloads
-    with the same pooling anywhere) and install mean pooling if chosen."""
-    strategy.options = replace(strategy.options, pooling=resolve_pooling(strategy.options.pooling, model))
-    if strategy.options.pooling == "mean":
+    """Resolve ``strategy.options.pooling`` for this model, record it on the model (so that a saved artifact
+    reloads with the same pooling anywhere: ``pooled_options``) and install mean pooling if chosen. The
+    strategy's own options are left as given: the same strategy may be applied to other models."""
+    pooling = resolve_pooling(strategy.options.pooling, model)
+    arch.unwrap(model).peftkit_pooling = pooling
+    if pooling == "mean":
         install_mean_pooling(model)
+
+
+def pooled_options(strategy, model: nn.Module) -> dict:
+    """``strategy``'s options as applied to ``model``: its pooling resolved."""
+    options = strategy.options.to_dict()
+    resolved = getattr(arch.unwrap(model), "peftkit_pooling", None)
+    return {**options, "pooling": resolved} if resolved else options
 
 
 def pooling_merge_blocker(options) -> str | None:

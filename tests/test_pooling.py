@@ -32,15 +32,18 @@ def test_mean_pooling_ignores_padding(name):
 
 @pytest.mark.parametrize("name", POOLED)
 def test_auto_pooling_follows_a_sentence_transformers_config(name, tmp_path):
-    assert peftkit.get_strategy(name, pooling="auto").apply(tiny_model("bert")).peftkit_strategy.options.pooling == "head"
+    plain = tiny_model("bert")
+    assert peftkit.get_strategy(name, pooling="auto").apply(plain).peftkit_strategy.saved_options(plain)["pooling"] == "head"
     model = tiny_model("bert")
     model.config._name_or_path = str(tmp_path)
     (tmp_path / "1_Pooling").mkdir()
     (tmp_path / "1_Pooling" / "config.json").write_text('{"pooling_mode_cls_token": false, "pooling_mode_mean_tokens": true}')
     strategy = peftkit.get_strategy(name, pooling="auto")
     strategy.apply(model)
-    assert strategy.options.pooling == "mean"  # recorded, so a saved artifact reloads with it
-    assert "mean pooling" in strategy.cannot_merge()
+    assert strategy.options.pooling == "auto"  # apply leaves the strategy's options as given
+    saved = strategy.saved_options(model)
+    assert saved["pooling"] == "mean"  # recorded, so a saved artifact reloads with it
+    assert "mean pooling" in peftkit.get_strategy(name, **saved).cannot_merge()
 
 
 @pytest.mark.parametrize("name", POOLED)

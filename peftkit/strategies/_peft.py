@@ -1,4 +1,5 @@
-"""Shared plumbing for strategies backed by peft: task type, head saving, clear errors."""
+"""Shared plumbing for strategies backed by peft: task type, head saving, clear errors, and the base
+class whose artifacts are peft adapter directories (``PeftModel.from_pretrained`` loads them)."""
 
 from __future__ import annotations
 
@@ -8,15 +9,51 @@ import warnings
 import peft
 from torch import nn
 
+from pathlib import Path
+
 from .. import architectures as arch
 from ..errors import OptionError
+from .base import Strategy
+
+
+def is_peft_model(model: nn.Module) -> bool:
+    return isinstance(model, peft.PeftModel)
+
+
+class PeftStrategy(Strategy):
+    """A strategy that wraps the model with peft: saved as a peft adapter, merged by peft."""
+
+    peft_backed = True
+
+    def check_peft_artifact(self, model: nn.Module) -> None:
+        """Raise ``UnsupportedError`` if a peft adapter saved by this strategy cannot run on ``model``
+        with the installed packages (checked before loading it)."""
+
+    def save_weights(self, model: nn.Module, directory: Path) -> str:
+        if not is_peft_model(model):  # a route that does not go through peft (prefix's native one)
+            return super().save_weights(model, directory)
+        model.save_pretrained(directory)
+        return "peft"
+
+    def load_weights(self, model: nn.Module, directory: Path, fmt: str) -> nn.Module:
+        if fmt != "peft":
+            return super().load_weights(model, directory, fmt)
+        self.check_peft_artifact(model)
+        with quiet():
+            model = peft.PeftModel.from_pretrained(model, directory)
+        return self._mark(model)
+
+    def merged(self, model: nn.Module) -> nn.Module:
+        return model.merge_and_unload() if is_peft_model(model) else super().merged(model)
 
 
 def wrap(strategy, model: nn.Module, config: peft.PeftConfig) -> nn.Module:
     """``peft.get_peft_model`` with the task head trained and saved (``modules_to_save``)."""
-    spec = arch.arch_for(model)
-    config.task_type = peft.TaskType.SEQ_CLS
-    config.modules_to_save = list(spec.head)
+    from ..tasks import task_of
+
+    spec, task = arch.arch_for(model), task_of(model)
+    config.task_type = peft.TaskType(task.peft_task_type)
+    config.modules_to_save = list(task.head(model))
     try:
         with quiet():
             wrapped = peft.get_peft_model(model, config)
@@ -34,7 +71,7 @@ def wrap(strategy, model: nn.Module, config: peft.PeftConfig) -> nn.Module:
 def block_module_names(model: nn.Module) -> list[str]:
     """Names (relative to a block) of the Linear-like modules in the first block, for error messages."""
     first = arch.blocks(model)[0]
-    return [n for n, m in first.named_modules() if n and (isinstance(m, nn.Linear) or hasattr(m, "nf"))]
+    return [n for n, m in first.named_modules() if n and arch.is_projection(m)]
 
 
 # Deprecation warnings that peft's own code raises inside transformers on current releases: the user

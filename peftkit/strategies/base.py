@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 from torch import nn
@@ -29,22 +30,39 @@ class TrainDefaults:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class VirtualTokens:
+    """What a strategy adds to the sequence: ``prompt`` tokens before every input (they take positions and
+    lengthen every sequence), ``prefix`` keys and values in every attention layer (they lengthen the keys)."""
+
+    prompt: int = 0
+    prefix: int = 0
+
+
 class Strategy:
-    """A fine-tuning strategy. Subclasses set ``name``, ``description``, ``Options`` and ``apply``.
+    """A fine-tuning strategy. Subclasses set ``name``, ``description``, ``Options`` and ``apply``, and
+    override the hooks below where their default is wrong for them. Core modules (training, the estimate,
+    artifacts) call only these methods: they never look at a strategy's name or probe for attributes.
 
     - ``apply(model)`` returns the model ready to train: what should train has ``requires_grad``,
-      the rest is frozen, and any new modules are inserted (or the model is wrapped by peft).
+      the rest is frozen, and any new modules are inserted (or the model is wrapped by peft). It never
+      changes ``self.options``; what it resolved for this model is in ``saved_options(model)``.
+    - ``from_pretrained_kwargs(config)``: what the model loader must pass to ``from_pretrained`` (qlora: 4-bit).
+    - ``uses_feature_cache()``: whether training may serve the frozen body's features from a cache (head).
     - ``callbacks()`` returns ``transformers.TrainerCallback`` objects the Trainer needs.
     - ``parameter_groups(model, lr, weight_decay)`` gives a hand-written loop its optimizer groups.
     - ``on_train_step(model, epoch=..., global_step=...)`` is the loop hook for schedules that change
       what trains (gradual unfreezing); a no-op for most strategies.
+    - ``virtual_tokens()`` and ``at_peak(model)``: what the memory estimate must know.
+    - ``cannot_merge()`` and ``merged(model)``: whether and how it folds into a plain model.
+    - ``save_weights`` / ``load_weights``: how an artifact holds what it trained.
     """
 
     name: ClassVar[str]
     description: ClassVar[str]
     Options: ClassVar[type[StrategyOptions]] = NoOptions
     core: ClassVar[bool] = False  # one of the strategies `compare` runs by default
-    peft_backed: ClassVar[bool] = False
+    peft_backed: ClassVar[bool] = False  # its artifacts are peft adapter directories (see strategies/_peft.py)
     defaults: ClassVar[TrainDefaults] = TrainDefaults(1e-4, source="generic")
     # why `peftkit merge` cannot fold this strategy into a plain transformers model (None: it can)
     merge_blocker: ClassVar[str | None] = "it adds modules that have no place in the base model"
@@ -76,8 +94,33 @@ class Strategy:
     def on_train_step(self, model: nn.Module, *, epoch: float, global_step: int) -> None:
         """Called by a loop before each optimizer step; Trainer users get this via callbacks()."""
 
+    def from_pretrained_kwargs(self, config: Any = None) -> dict[str, Any]:
+        """Keyword arguments the model loader adds to ``from_pretrained`` (``config``: the model's config)."""
+        return {}
+
+    def uses_feature_cache(self) -> bool:
+        """True if only the head trains on a body in eval mode, so that training may run the body once and
+        train the head on cached features (``feature_cache.py``)."""
+        return False
+
+    # -- the memory estimate ------------------------------------------------------------------
+    def virtual_tokens(self) -> VirtualTokens:
+        return VirtualTokens()
+
+    def at_peak(self, model: nn.Module) -> list[str]:
+        """Put ``model`` (just applied, on the meta device) in the state in which training memory peaks, and
+        return notes for the estimate (gradual: every layer unfrozen). Most strategies train the same set
+        throughout: nothing to do."""
+        return []
+
+    # -- merging --------------------------------------------------------------------------------
     def cannot_merge(self) -> str | None:
+        """Why ``peftkit merge`` cannot fold this strategy into a plain transformers model (None: it can)."""
         return self.merge_blocker
+
+    def merged(self, model: nn.Module) -> nn.Module:
+        """``model`` (trained, or loaded from an artifact) as a plain transformers model with the same logits."""
+        return arch.unwrap(model)
 
     def unavailable_here(self) -> str | None:
         """Why this strategy cannot run on this machine at all (a missing GPU or package), or None.
@@ -90,9 +133,19 @@ class Strategy:
         that chose between ways of applying itself records the one it took)."""
         return self.options.to_dict()
 
-    def check_peft_artifact(self, model: nn.Module) -> None:
-        """Raise ``UnsupportedError`` if a peft adapter saved by this strategy cannot run on ``model``
-        with the installed packages (checked before loading it)."""
+    def save_weights(self, model: nn.Module, directory: Path) -> str:
+        """Write what this strategy trained on ``model`` into ``directory``; return the format written
+        (``artifacts.FORMATS``). Default: the trainable tensors in one safetensors file."""
+        from ..artifacts import save_trained_tensors
+
+        save_trained_tensors(model, directory)
+        return "safetensors"
+
+    def load_weights(self, model: nn.Module, directory: Path, fmt: str) -> nn.Module:
+        """The base ``model`` with what ``save_weights`` wrote in ``directory`` (in format ``fmt``)."""
+        from ..artifacts import load_trained_tensors
+
+        return load_trained_tensors(self.apply(model), directory)
 
     # -- description ------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 
 from ..options import StrategyOptions
-from ..pooling import Pooling, apply_pooling, pooling_merge_blocker, pooling_option
+from ..pooling import Pooling, apply_pooling, pooled_options, pooling_merge_blocker, pooling_option
 from ..registry import register_strategy
 from .base import Strategy, TrainDefaults
 
@@ -30,3 +30,6 @@ class FullStrategy(Strategy):
 
     def cannot_merge(self) -> str | None:
         return pooling_merge_blocker(self.options)
+
+    def saved_options(self, model) -> dict:
+        return pooled_options(self, model)

@@ -30,7 +30,7 @@ from .. import architectures as arch
 from ..errors import OptionError, PeftkitError
 from ..launch import fsdp_launched, launched_distributed
 from ..options import StrategyOptions, option
-from ..pooling import Pooling, apply_pooling, pooling_merge_blocker, pooling_option
+from ..pooling import Pooling, apply_pooling, pooled_options, pooling_merge_blocker, pooling_option
 from ..registry import register_strategy
 from .base import Strategy, TrainDefaults, is_no_decay
 
@@ -102,8 +102,15 @@ class GradualStrategy(Strategy):
         apply_pooling(self, model)
         return self._mark(model)
 
+    def at_peak(self, model: nn.Module) -> list[str]:
+        self.set_stage(model, self.num_stages(model) - 1)
+        return [f"{self.name}: estimated at its peak, once every layer is unfrozen"]
+
     def cannot_merge(self) -> str | None:
         return pooling_merge_blocker(self.options)
+
+    def saved_options(self, model) -> dict:
+        return pooled_options(self, model)
 
     def on_train_step(self, model, *, epoch: float, global_step: int) -> None:
         stage = self.stage_at(model, epoch=epoch, global_step=global_step)

@@ -18,7 +18,7 @@ from torch import nn
 
 from .. import architectures as arch
 from ..options import StrategyOptions, option
-from ..pooling import Pooling, apply_pooling, pooling_merge_blocker, pooling_option
+from ..pooling import Pooling, apply_pooling, pooled_options, pooling_merge_blocker, pooling_option
 from ..registry import register_strategy
 from .base import Strategy, TrainDefaults, freeze, unfreeze_head
 
@@ -56,6 +56,9 @@ class HeadStrategy(Strategy):
 
     def cannot_merge(self) -> str | None:
         return pooling_merge_blocker(self.options)
+
+    def saved_options(self, model) -> dict:
+        return pooled_options(self, model)
 
     def uses_feature_cache(self) -> bool:
         return self.options.cache

@@ -10,7 +10,7 @@ from .. import architectures as arch
 from ..options import StrategyOptions, option
 from ..registry import register_strategy
 from . import _peft
-from .base import Strategy, TrainDefaults
+from .base import TrainDefaults
 
 
 @dataclass
@@ -22,13 +22,12 @@ class IA3Options(StrategyOptions):
 
 
 @register_strategy
-class IA3Strategy(Strategy):
+class IA3Strategy(_peft.PeftStrategy):
     name = "ia3"
     description = "IA3: learned vectors rescaling keys, values and feed-forward activations (via peft)."
     merge_blocker = None
     defaults = TrainDefaults(3e-3, source="IA3 / T-Few paper (Liu et al., 2022): 3e-3")
     Options = IA3Options
-    peft_backed = True
 
     def apply(self, model):
         o = self.options
@@ -40,5 +39,5 @@ class IA3Strategy(Strategy):
             targets = spec.roles_regex("key", "value", "ffn_out")
             feedforward = list(o.feedforward_modules) if o.feedforward_modules else spec.role_regex("ffn_out")
         config = peft.IA3Config(target_modules=targets, feedforward_modules=feedforward,
-                                fan_in_fan_out=spec.name == "GPT-2")
+                                fan_in_fan_out=spec.fan_in_fan_out)
         return _peft.wrap(self, model, config)

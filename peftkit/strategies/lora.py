@@ -10,7 +10,7 @@ from .. import architectures as arch
 from ..options import StrategyOptions, option
 from ..registry import register_strategy
 from . import _peft
-from .base import Strategy, TrainDefaults
+from .base import TrainDefaults
 
 
 @dataclass
@@ -29,19 +29,18 @@ class LoraOptions(StrategyOptions):
 
 
 @register_strategy
-class LoraStrategy(Strategy):
+class LoraStrategy(_peft.PeftStrategy):
     name = "lora"
     description = "LoRA: low-rank updates on the attention query and value projections (via peft)."
     merge_blocker = None
     defaults = TrainDefaults(1e-3, source="LoRA paper (Hu et al., 2021): 4e-4..5e-4 over 30-80 epochs on GLUE; doubled for a 3-epoch budget")
     Options = LoraOptions
     core = True
-    peft_backed = True
 
     def apply(self, model):
         o = self.options
         spec = arch.arch_for(model)
         targets = list(o.target_modules) if o.target_modules else spec.roles_regex("query", "value")
         config = peft.LoraConfig(r=o.r, lora_alpha=o.alpha, lora_dropout=o.dropout, target_modules=targets,
-                                 fan_in_fan_out=spec.name == "GPT-2")
+                                 fan_in_fan_out=spec.fan_in_fan_out)
         return _peft.wrap(self, model, config)

@@ -12,7 +12,7 @@ from ..errors import OptionError
 from ..options import StrategyOptions, option
 from ..registry import register_strategy
 from . import _peft
-from .base import Strategy, TrainDefaults
+from .base import TrainDefaults, VirtualTokens
 
 
 @dataclass
@@ -29,14 +29,16 @@ class PromptOptions(StrategyOptions):
 
 
 @register_strategy
-class PromptStrategy(Strategy):
+class PromptStrategy(_peft.PeftStrategy):
     name = "prompt"
     description = "Prompt tuning: trainable soft-prompt embeddings before the input; the model stays frozen (via peft)."
     merge_blocker = "soft prompts are extra input embeddings, not a change of weights"
     defaults = TrainDefaults(3e-2, source="peft prompt-tuning examples use 3e-2 with AdamW (Lester et al., 2021 use 0.3 with Adafactor)")
     Options = PromptOptions
     core = True
-    peft_backed = True
+
+    def virtual_tokens(self) -> VirtualTokens:
+        return VirtualTokens(prompt=self.options.num_virtual_tokens)
 
     def apply(self, model):
         o = self.options

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from .. import architectures as arch
-from ..errors import OptionError, PeftkitError, UnsupportedError
+from ..errors import OptionError, UnsupportedError
 from ..options import option
 from ..registry import register_strategy
 from .lora import LoraOptions, LoraStrategy
@@ -92,7 +92,6 @@ class QLoraStrategy(LoraStrategy):
                "4-bit NF4 + LoRA matches 16-bit LoRA at the same hyperparameters")
     Options = QLoraOptions
     core = False
-    peft_backed = True
 
     def from_pretrained_kwargs(self, config: Any = None) -> dict[str, Any]:
         """Keyword arguments for ``AutoModelForSequenceClassification.from_pretrained``: the 4-bit NF4
@@ -115,6 +114,9 @@ class QLoraStrategy(LoraStrategy):
         # Non-quantized weights (embeddings, norms, head) load in fp32: prepare_model_for_kbit_training
         # casts them to fp32 anyway, and loading them in bf16 first would only round them.
         return {"quantization_config": quantization, "dtype": torch.float32}
+
+    def at_peak(self, model: nn.Module) -> list[str]:
+        return [f"{self.name} loads the weights its own way: weights assume the config's dtype"]
 
     def unavailable_here(self) -> str | None:
         problem = _missing()

@@ -26,7 +26,7 @@ from ...errors import UpstreamError
 from ...options import StrategyOptions, option
 from ...registry import register_strategy
 from .. import _peft
-from ..base import Strategy, TrainDefaults, freeze, unfreeze_head
+from ..base import TrainDefaults, VirtualTokens, freeze, unfreeze_head
 from . import native
 
 
@@ -44,14 +44,16 @@ class PrefixOptions(StrategyOptions):
 
 
 @register_strategy
-class PrefixStrategy(Strategy):
+class PrefixStrategy(_peft.PeftStrategy):
     name = "prefix"
     description = "Prefix tuning: trainable key/value prefixes in every attention layer; the model stays frozen."
     merge_blocker = "prefixes are extra attention keys and values, not a change of weights"
     defaults = TrainDefaults(4e-2, source="P-tuning v2 (Liu et al., 2022): 5e-3..1e-2 for prefixes on encoders; 4e-2 for a 3-epoch budget, chosen over 1e-2, 2e-2 and 8e-2 by `--search lr` on held-out SST-2 training data (benchmarks/results/search-sst2, search-sst2-round2, search-sst2-round3)")
     Options = PrefixOptions
     core = True
-    peft_backed = True
+
+    def virtual_tokens(self) -> VirtualTokens:
+        return VirtualTokens(prefix=self.options.num_virtual_tokens)
 
     def apply(self, model):
         o = self.options
