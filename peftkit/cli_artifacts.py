@@ -24,10 +24,11 @@ def predict_command(directory, texts, text_file, batch_size, fmt) -> None:
         items += [line.rstrip("\n") for line in read_user_text(text_file).splitlines() if line.strip()]
     if not items:
         raise PeftkitError("nothing to predict: give texts as arguments or --file FILE")
-    from .inference import load_for_inference, predict
+    from .inference import load_for_inference
+    from .tasks import task_of
 
     model, tokenizer = load_for_inference(directory)
-    rows = [{"text": t, **r} for t, r in zip(items, predict(model, tokenizer, items, batch_size))]
+    rows = [{"text": t, **r} for t, r in zip(items, task_of(model).predict(model, tokenizer, items, batch_size))]
     render(rows, [("text", "text"), ("label", "label"), ("score", "score")], fmt)
 
 
@@ -49,21 +50,22 @@ def evaluate_command(directory, dataset, eval_split, text_column, text_pair_colu
     """Accuracy, macro precision/recall/F1, per-class report and confusion matrix (printed and PNG)."""
     import json
 
-    from .data import load_text_classification
-    from .inference import evaluate, load_for_inference, plot_confusion
+    from .inference import load_for_inference, plot_confusion
     from .store import atomic_write_text
+    from .tasks import task_of
 
     model, tokenizer = load_for_inference(directory)
+    task = task_of(model)
     names = [model.config.id2label[i] for i in range(len(model.config.id2label))]
     trained = _training_config(Path(directory) / "metrics.json")
     seed = trained["seed"] if seed is None else seed
     drop = trained["drop_invalid_rows"] if drop_invalid_rows is None else drop_invalid_rows
-    data = load_text_classification(dataset, text_column=text_column, text_pair_column=text_pair_column,
+    data = task.load_data(dataset, text_column=text_column, text_pair_column=text_pair_column,
                                     label_column=label_column, eval_split=eval_split, max_eval_samples=max_eval_samples,
                                     seed=seed, drop_invalid_rows=drop)
     if data.label_names != names:
         raise PeftkitError(f"the dataset's labels {data.label_names} differ from the model's {names}")
-    result = evaluate(model, tokenizer, data)
+    result = task.evaluate(model, tokenizer, data)
     matrix, report = result.pop("confusion_matrix"), result.pop("report")
     out = Path(output or directory)
     out.mkdir(parents=True, exist_ok=True)

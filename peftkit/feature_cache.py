@@ -30,6 +30,7 @@ class FeatureCache:
         self.hidden = hidden  # [N, H]: the read-out position's last hidden state
         self.pooled = pooled  # [N, H'] or None
         self.output_type = output_type
+        self.seconds = 0.0  # how long building it took (the run's training time includes it)
 
     @classmethod
     @torch.no_grad()

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import torch
-from transformers import AutoConfig, AutoModelForSequenceClassification, PretrainedConfig
+from transformers import AutoConfig, PretrainedConfig
 
 from . import architectures as arch
 from .errors import PeftkitError
@@ -93,8 +93,12 @@ def _looks_like_hub_id(model: str) -> bool:
     return model.count("/") == 1 and not model.startswith((".", "/", "~")) and not Path(model).parent.exists()
 
 
-def build_on_meta(config: PretrainedConfig, num_labels: int = 2) -> torch.nn.Module:
-    """A sequence-classification model with the config's shapes and no memory: for counting only."""
+def build_on_meta(config: PretrainedConfig, num_labels: int = 2, task: str | None = None) -> torch.nn.Module:
+    """A model of ``task`` (default: sequence classification) with the config's shapes and no memory: for
+    counting and estimating only."""
+    from .tasks import get_task
+
+    model_class = get_task(task).model_class()
     arch.arch_for_config(config)  # clear error for unsupported architectures
     config.num_labels = num_labels
     if getattr(config, "pad_token_id", None) is None:
@@ -102,7 +106,7 @@ def build_on_meta(config: PretrainedConfig, num_labels: int = 2) -> torch.nn.Mod
         if isinstance(config.pad_token_id, list):
             config.pad_token_id = config.pad_token_id[0]
     with torch.device("meta"):
-        return AutoModelForSequenceClassification.from_config(config)
+        return model_class.from_config(config)
 
 
 def prepare_tokenizer(tokenizer, model: torch.nn.Module):

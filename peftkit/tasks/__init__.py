@@ -1,0 +1,32 @@
+"""The registry of tasks. A run names its task (``RunConfig.task``); sequence classification is the default."""
+
+from __future__ import annotations
+
+from ..errors import OptionError
+from .base import Metric, Task
+from .sequence_classification import SequenceClassification
+
+TASKS: dict[str, Task] = {task.name: task for task in (SequenceClassification(),)}
+DEFAULT_TASK = SequenceClassification.name
+
+
+def get_task(name: str | None = None) -> Task:
+    """The task called ``name`` (the default task for None); an unknown name lists the valid ones."""
+    try:
+        return TASKS[name or DEFAULT_TASK]
+    except KeyError:
+        raise OptionError(f"unknown task '{name}'; valid tasks: {', '.join(TASKS)}") from None
+
+
+def task_of(model) -> Task:
+    """The task a transformers model was built for, from its class (``BertForSequenceClassification``...)."""
+    from .. import architectures as arch
+
+    cls = type(arch.unwrap(model))
+    for task in TASKS.values():
+        if any(c.__name__.endswith(task.model_suffix) for c in cls.__mro__):
+            return task
+    raise OptionError(f"{cls.__name__} is not a model of a task peftkit knows ({', '.join(TASKS)})")
+
+
+__all__ = ["DEFAULT_TASK", "Metric", "TASKS", "Task", "get_task", "task_of"]

@@ -1,0 +1,77 @@
+"""The task contract: what a model is trained to predict, and everything that depends on it.
+
+A task owns its model class (``AutoModelFor...``), its data (the reader, the columns, tokenizing and
+the collator that pads batches), its metrics and the one a comparison ranks by, and where its head reads
+the body. ``training``, ``compare``, ``inference``, ``estimate`` and the reports ask the run's task;
+they never assume one. Tasks register in ``peftkit/tasks/__init__.py``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+from torch import nn
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A metric a run records (``eval_<key>`` in its train_info) and how reports call it."""
+
+    key: str  # e.g. "accuracy": recorded as eval_accuracy
+    label: str  # e.g. "accuracy", as table headers and plot axes say it
+
+    @property
+    def field(self) -> str:
+        return f"eval_{self.key}"
+
+
+class Task:
+    """One task. Subclasses set the class attributes and implement the methods."""
+
+    name: ClassVar[str]  # as --task takes it and run records store it
+    description: ClassVar[str]
+    model_suffix: ClassVar[str]  # transformers' class-name suffix of its models ("ForSequenceClassification")
+    peft_task_type: ClassVar[str]  # peft.TaskType value: decides the peft model class and what it saves
+    primary: ClassVar[Metric]  # what compare's table, mean ± std, the LR search, the plot and the Pareto front use
+    secondary: ClassVar[tuple[Metric, ...]] = ()  # further columns of the summary
+
+    def model_class(self) -> type:
+        """The transformers Auto class of the task's models (``from_pretrained`` / ``from_config``)."""
+        raise NotImplementedError
+
+    def load_data(self, dataset: str, **options: Any):
+        """The dataset argument read into train/eval splits (an object with ``train``, ``eval``,
+        ``label_names``, ``num_labels``, ``eval_split``, ``notes``)."""
+        raise NotImplementedError
+
+    def tokenize(self, data, tokenizer, max_length: int):
+        """(train, eval) datasets of model inputs with ``labels``, not padded."""
+        raise NotImplementedError
+
+    def collator(self, tokenizer):
+        """What pads a list of tokenized examples into a batch."""
+        raise NotImplementedError
+
+    def metrics(self, predictions: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+        """Every metric of the task (keys without the ``eval_`` prefix), including ``loss``."""
+        raise NotImplementedError
+
+    def head(self, model: nn.Module) -> tuple[str, ...]:
+        """Top-level modules of ``model`` that form the task head."""
+        raise NotImplementedError
+
+    def predict(self, model: nn.Module, tokenizer, texts: list[str], batch_size: int = 32) -> list[dict[str, Any]]:
+        """What a transformers pipeline of the task would return for each text."""
+        raise NotImplementedError
+
+    def evaluate(self, model: nn.Module, tokenizer, data) -> dict[str, Any]:
+        """Metrics on ``data.eval`` plus the task's report (``report``: text) and confusion matrix
+        (``confusion_matrix``: array, rows true, columns predicted) for ``peftkit evaluate``."""
+        raise NotImplementedError
+
+    def score(self, train_info: dict[str, Any]) -> float:
+        """A finished run's primary metric, -1 when it has none (the LR search ranks by it)."""
+        value = train_info.get(self.primary.field)
+        return -1.0 if value is None else float(value)
