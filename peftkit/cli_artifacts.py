@@ -105,7 +105,13 @@ def _training_config(metrics_file: Path) -> dict:
 @click.argument("directory", type=click.Path(exists=True, file_okay=False))
 @click.argument("output", type=click.Path(file_okay=False))
 def merge_command(directory, output) -> None:
-    """Fold a trained LoRA / IA3 (or head, bitfit, gradual, full) into a plain transformers model directory."""
+    """Fold a trained LoRA / IA3 / BitFit (or head, gradual, full) into a plain transformers model directory.
+
+    Refused, before anything is written: adapter, prefix and prompt (always), and head, full or gradual
+    trained with mean pooling (pooling=mean, or pooling=auto on a sentence-transformers model that pools
+    by mean, as head does by default on all-MiniLM-L6-v2). Train the head with head:pooling=head to
+    merge it, or load a mean-pooled artifact with peftkit.load.
+    """
     from .artifacts import directory_bytes, merge
 
     out = merge(directory, output)  # refuses a non-empty output, writes nothing half

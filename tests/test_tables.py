@@ -13,7 +13,7 @@ from rich.console import Console
 
 from peftkit.report import CONSOLE_COLUMNS, aggregate, print_summary, summary_table
 from peftkit.store import ResultStore
-from peftkit.tables import print_rich, to_rich
+from peftkit.tables import WIDE, offterminal_width, print_rich, to_csv, to_json, to_markdown, to_rich
 
 STRATEGIES = ["full", "head", "gradual", "lora:r=16,alpha=32.0", "prefix", "prompt:num_virtual_tokens=40",
               "adapter:variant=pfeiffer"]
@@ -161,3 +161,72 @@ def test_list_and_params_tables_to_a_file_are_never_cut(tmp_path):
         assert row["strategy"] in text
         if row.get("trainable_params") is not None:
             assert f"{row['trainable_params']:,}" in text
+
+
+# -- peftkit/tables.py on its own: each format, cell by cell ----------------------------------------
+
+CELLS = [{"name": "a|b", "count": 1_234_567, "ratio": 0.123456, "ok": True, "none": None, "big": 12_345.6},
+         {"name": "c", "count": 2, "ratio": 3.0, "ok": False, "none": None, "big": None}]
+CELL_COLUMNS = [("name", "name"), ("count", "count"), ("ratio", "ratio"), ("ok", "ok"), ("none", "none"),
+                ("big", "big")]
+
+
+def test_markdown_escapes_pipes_and_right_aligns_numeric_columns():
+    assert to_markdown(CELLS, CELL_COLUMNS) == (
+        "| name | count | ratio | ok | none | big |\n"
+        "|---|---:|---:|---|---|---:|\n"  # numbers right; bools, text and empty columns left
+        "| a\\|b | 1,234,567 | 0.1235 | true |  | 12,346 |\n"
+        "| c | 2 | 3 | false |  |  |\n")
+
+
+def test_a_column_with_any_text_is_not_numeric():
+    table = to_markdown([{"v": 1}, {"v": "n/a"}, {"v": None}], [("v", "value")])
+    assert table.splitlines()[1] == "|---|"
+
+
+def test_csv_keeps_raw_values_under_the_keys():
+    assert to_csv(CELLS, CELL_COLUMNS) == ("name,count,ratio,ok,none,big\n"
+                                           "a|b,1234567,0.123456,True,,12345.6\n"
+                                           "c,2,3.0,False,,\n")
+    assert to_csv([{"text": 'say "hi", twice'}], [("text", "Text")]) == 'text\n"say ""hi"", twice"\n'
+
+
+def test_json_is_every_key_of_every_row(tmp_path):
+    assert json.loads(to_json(CELLS)) == CELLS
+    assert json.loads(to_json([{"path": tmp_path}])) == [{"path": str(tmp_path)}]  # what JSON lacks becomes text
+    assert to_json([]) == "[]\n"
+
+
+def test_off_a_terminal_a_table_prints_at_its_natural_width_up_to_WIDE():
+    row = {f"column{i}": f"value-{i}-" + "x" * 6 for i in range(8)}  # about 150 columns: wider than 80
+    table = to_rich([row], [(k, k) for k in row])
+    console = Console(file=io.StringIO(), width=80)
+    width = offterminal_width(table, console)
+    assert 80 < width <= WIDE
+    print_rich(table, console)
+    assert console.width == 80  # restored
+    lines = table_lines(console.file.getvalue())
+    assert max(len(line) for line in lines) == width
+    for value in row.values():  # every cell on one line
+        assert any(value in line for line in lines), value
+
+
+def test_off_a_terminal_prose_wraps_between_words_never_inside_one():
+    words = [f"word{i:03d}" for i in range(60)]  # 480 characters: wider than WIDE, so it wraps
+    table = to_rich([{"name": "lora", "error": " ".join(words)}], [("name", "name"), ("error", "error")])
+    console = Console(file=io.StringIO(), width=12)  # where rich alone would fold every word ("wor", "d00", "0")
+    print_rich(table, console)
+    lines = table_lines(console.file.getvalue())
+    assert max(len(line) for line in lines) == WIDE and len(lines) > 5
+    text = " ".join(lines)
+    for word in words:
+        assert word in text, word
+
+
+def test_off_a_terminal_one_long_name_is_never_folded():
+    name = "adapter:variant=pfeiffer,reduction_factor=8,activation=gelu," + "x" * 150  # one word, wider than WIDE
+    table = to_rich([{"strategy": name, "accuracy": 0.8125}], [("strategy", "strategy"), ("accuracy", "accuracy")])
+    console = Console(file=io.StringIO(), width=80)
+    assert offterminal_width(table, console) > WIDE
+    print_rich(table, console)
+    assert any(name in line for line in table_lines(console.file.getvalue()))

@@ -61,7 +61,8 @@ class GradualStrategy(Strategy):
                "short warm-up then linear decay (slanted triangular); 8e-4 for the top group (the decay puts the "
                "groups below at 3.1e-4, 1.2e-4, 4.6e-5...: all but the top two under full fine-tuning's 1e-4), "
                "chosen over 1e-4, 2e-4 and 4e-4 by `--search lr` on held-out SST-2 training data "
-               "(benchmarks/results/search-sst2, search-sst2-round2, search-sst2-round3)")
+               "(benchmarks/results/search-sst2-round3; rounds 1 and 2: benchmarks/results/search-sst2 and "
+               "search-sst2-round2 at commit 97d66d6)")
     Options = GradualOptions
     core = True
 
