@@ -51,7 +51,8 @@ def main() -> None:
     parser.add_argument("--data-root", default=str(HERE.parent.parent / "shared" / "data"))
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--strategies", default=",".join(STRATEGIES))
-    parser.add_argument("--output", help="default: benchmarks/results/reference-<dataset>")
+    parser.add_argument("--output", required=True,
+                        help="the results store, e.g. benchmarks/results/reference-sst2-3seeds-v3 (an existing one resumes)")
     parser.add_argument("--model", default="builtin:all-minilm-l6-v2",
                         help="the model (on the GPU machine: .carry/minilm-fp16 from benchmarks/gpu_carry.py)")
     parser.add_argument("extra", nargs="*", help="more `peftkit compare` flags, after --")
@@ -61,7 +62,7 @@ def main() -> None:
     # repository), so that the results store, and so its runs/, can be resumed from another checkout.
     model = args.model
     dataset = os.path.relpath(Path(args.data_root) / args.dataset, REPO)
-    output = Path(os.path.relpath(Path(args.output or HERE / "results" / f"reference-{args.dataset}").resolve(), REPO))
+    output = Path(os.path.relpath(Path(args.output).resolve(), REPO))
     command = [sys.executable, "-m", "peftkit", "compare", "--model", model, "--dataset", dataset,
                "--seeds", args.seeds, "--output", str(output),
                *[a for s in args.strategies.split(",") for a in ("-s", s)], *args.extra]
@@ -78,7 +79,7 @@ def main() -> None:
 
     shown = " ".join(["python benchmarks/reference.py", "--dataset", args.dataset, "--seeds", args.seeds,
                       *(["--strategies", args.strategies] if args.strategies != ",".join(STRATEGIES) else []),
-                      *(["--output", str(output)] if args.output else []),
+                      "--output", str(output),
                       *(["--model", model] if model != parser.get_default("model") else []),
                       *(["--data-root", args.data_root] if args.data_root != parser.get_default("data_root") else []),
                       *(["--", *args.extra] if args.extra else [])])

@@ -59,8 +59,9 @@ def main() -> None:
     step = 0
     for epoch in range(args.epochs):
         model.train()
-        for batch in loader:
-            strategy.on_train_step(model, epoch=epoch, global_step=step)
+        for i, batch in enumerate(loader):
+            # the fraction of epochs done, as a Trainer's state.epoch: gradual unfreezes within the first epoch
+            strategy.on_train_step(model, epoch=epoch + i / len(loader), global_step=step)
             loss = model(**batch).loss
             loss.backward()
             torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)

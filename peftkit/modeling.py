@@ -102,9 +102,8 @@ def build_on_meta(config: PretrainedConfig, num_labels: int = 2, task: str | Non
     arch.arch_for_config(config)  # clear error for unsupported architectures
     config.num_labels = num_labels
     if getattr(config, "pad_token_id", None) is None:
-        config.pad_token_id = getattr(config, "eos_token_id", None) or 0
-        if isinstance(config.pad_token_id, list):
-            config.pad_token_id = config.pad_token_id[0]
+        eos = getattr(config, "eos_token_id", None)
+        config.pad_token_id = (eos[0] if isinstance(eos, list) and eos else eos) or 0  # the first of several
     with torch.device("meta"):
         return model_class.from_config(config)
 

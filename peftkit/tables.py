@@ -24,7 +24,7 @@ def _cell(value: Any) -> str:
 
 def to_markdown(rows: Sequence[dict], columns: Sequence[tuple[str, str]]) -> str:
     """columns: (key, header) pairs."""
-    lines = ["| " + " | ".join(h for _, h in columns) + " |",
+    lines = ["| " + " | ".join(h.replace("|", "\\|") for _, h in columns) + " |",
              "|" + "|".join("---:" if _numeric(rows, k) else "---" for k, _ in columns) + "|"]
     for row in rows:
         lines.append("| " + " | ".join(_cell(row.get(k)).replace("|", "\\|") for k, _ in columns) + " |")

@@ -44,7 +44,7 @@ RANGES = {("lora", "r"): ["a positive number"], ("lora", "alpha"): ["a positive 
 # the two rules that combine options
 NEEDS_INIT_TEXT = ("strategy 'prompt': option 'init_text' is required when init=text, e.g. "
                    "prompt:init=text,init_text=classify the sentiment")
-NEEDS_UNFREEZE_EVERY = ("strategy 'gradual': gradual: unit=step needs unfreeze_every, e.g. "
+NEEDS_UNFREEZE_EVERY = ("strategy 'gradual': unit=step needs unfreeze_every, e.g. "
                         "gradual:unit=step,unfreeze_every=100")
 
 

@@ -179,6 +179,10 @@ def test_markdown_escapes_pipes_and_right_aligns_numeric_columns():
         "| c | 2 | 3 | false |  |  |\n")
 
 
+def test_markdown_escapes_pipes_in_headers_too():
+    assert to_markdown([{"k": 1}], [("k", "mean | std")]).splitlines()[0] == "| mean \\| std |"
+
+
 def test_a_column_with_any_text_is_not_numeric():
     table = to_markdown([{"v": 1}, {"v": "n/a"}, {"v": None}], [("v", "value")])
     assert table.splitlines()[1] == "|---|"

@@ -47,7 +47,7 @@ class GradualOptions(StrategyOptions):
         self.positive("unfreeze_every")
         self.in_range("lr_decay", 0.0, 1.0, low_open=True)
         if self.unfreeze_every is None and self.unit == "step":
-            raise OptionError("gradual: unit=step needs unfreeze_every, e.g. gradual:unit=step,unfreeze_every=100")
+            raise OptionError("unit=step needs unfreeze_every, e.g. gradual:unit=step,unfreeze_every=100")
 
 
 @register_strategy
