@@ -20,7 +20,8 @@ ENTITY = Metric("eval_f1_entity", "entity F1",
 def run(strategy, seed, f1, params, memory, accuracy=None):
     return {"strategy": strategy, "seed": seed, "status": "ok", "eval_f1_entity": f1,
             "eval_precision_entity": f1 - 0.01, "eval_recall_entity": f1 + 0.01, "eval_accuracy": accuracy,
-            "trainable_params": params, "peak_memory_bytes": memory, "train_seconds": 5.0, "trainable_percent": 1.0, "memory_kind": "cpu_rss"}
+            "trainable_params": params, "peak_memory_bytes": memory, "train_seconds": 5.0, "trainable_percent": 1.0,
+            "memory_kind": "cpu_rss"}
 
 
 # By entity F1 head beats everything on both costs; by accuracy (where runs have one) all three are on the front.
