@@ -24,8 +24,10 @@ def read_rows(path: Path) -> list[dict]:
 
 
 def write_rows(path: Path, rows: list[dict]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="", encoding="utf-8") as f:
+    """``rows`` as a text,label CSV at ``path``, whole or not at all."""
+    from .output import atomic_path
+
+    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=["text", "label"], lineterminator="\n")
         writer.writeheader()
         writer.writerows({"text": r["text"], "label": r["label"]} for r in rows)

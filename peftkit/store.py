@@ -14,38 +14,15 @@ any moment leaves either the whole record or none; leftover ``.tmp`` files are i
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from .errors import PeftkitError
+from .output import atomic_write_text, current_umask  # noqa: F401  (the writer lives in output; importable here too)
 
 RUNS = "runs"
 INTERRUPTED = "interrupted"  # runs stopped by Ctrl-C: notes, not results
 COMPARISON = "comparison.json"
-
-
-def current_umask() -> int:
-    """The process's umask (reading it means setting it: put straight back)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return umask
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name, suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o666 & ~current_umask())  # mkstemp makes 0600: results are as readable as any file the user writes
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class ResultStore:
