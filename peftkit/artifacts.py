@@ -25,7 +25,7 @@ from torch import nn
 
 from . import architectures as arch
 from .errors import PeftkitError, first_line, read_user_text
-from .store import atomic_write_text, current_umask
+from .output import atomic_path, atomic_write_text, file_mode
 from .tasks import get_task, task_of
 
 METADATA_FILE = "peftkit.json"
@@ -39,7 +39,8 @@ def trained_state(model: nn.Module) -> dict[str, torch.Tensor]:
 
 def save_trained_tensors(model: nn.Module, directory: Path) -> None:
     """The default of ``Strategy.save_weights``: the trained tensors, named as in the applied model."""
-    save_file(trained_state(model), str(directory / WEIGHTS_FILE))
+    with atomic_path(directory / WEIGHTS_FILE) as tmp:
+        save_file(trained_state(model), str(tmp))
 
 
 def save(model: nn.Module, directory: str | Path, *, base_model: str | None = None,
@@ -52,8 +53,8 @@ def save(model: nn.Module, directory: str | Path, *, base_model: str | None = No
         raise PeftkitError("this model was not made by a peftkit strategy: apply one first (strategy.apply(model))")
     base = arch.unwrap(model)
     fmt = strategy.save_weights(model, directory)
-    for written in directory.glob("*.safetensors"):  # safetensors writes 0600: follow the umask instead
-        os.chmod(written, 0o666 & ~current_umask())
+    for written in directory.glob("*.safetensors"):  # peft's safetensors are 0600: follow the umask instead
+        os.chmod(written, file_mode())
     if tokenizer is not None:
         tokenizer.save_pretrained(directory)
     if label_names is None and getattr(base.config, "id2label", None):

@@ -96,7 +96,9 @@ def write_tiny_model(directory: Path, seed: int = 0) -> Path:
 
     directory.mkdir(parents=True, exist_ok=True)
     vocab = demo_vocabulary()
-    (directory / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    from .output import atomic_write_text
+
+    atomic_write_text(directory / "vocab.txt", "\n".join(vocab) + "\n", encoding="utf-8")
     BertTokenizerFast.from_pretrained(directory).save_pretrained(directory)  # reads vocab.txt
     torch.manual_seed(seed)
     config = BertConfig(vocab_size=len(vocab), hidden_size=64, num_hidden_layers=2, num_attention_heads=4,

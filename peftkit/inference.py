@@ -12,6 +12,7 @@ import torch
 from .artifacts import MODEL_FIX, REMAKE, load, read_metadata
 from .errors import PeftkitError, first_line
 from .modeling import prepare_tokenizer, resolve_model
+from .output import atomic_path
 
 
 def load_for_inference(directory: str | Path):
@@ -95,6 +96,9 @@ def plot_confusion(matrix: np.ndarray, names: list[str], path: str | Path) -> Pa
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title("confusion matrix")
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    try:
+        with atomic_path(Path(path)) as tmp:
+            fig.savefig(tmp, dpi=110, format=Path(path).suffix.lstrip(".") or "png")
+    finally:
+        plt.close(fig)
     return Path(path)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from ..errors import OptionError
-from .base import Metric, Task
+from ..report_metric import Metric
+from .base import Task
 from .sequence_classification import SequenceClassification
 
 TASKS: dict[str, Task] = {task.name: task for task in (SequenceClassification(),)}

@@ -8,23 +8,12 @@ they never assume one. Tasks register in ``peftkit/tasks/__init__.py``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 from torch import nn
 
-
-@dataclass(frozen=True)
-class Metric:
-    """A metric a run records (``eval_<key>`` in its train_info) and how reports call it."""
-
-    key: str  # e.g. "accuracy": recorded as eval_accuracy
-    label: str  # e.g. "accuracy", as table headers and plot axes say it
-
-    @property
-    def field(self) -> str:
-        return f"eval_{self.key}"
+from ..report_metric import Metric
 
 
 class Task:
@@ -34,8 +23,9 @@ class Task:
     description: ClassVar[str]
     model_suffix: ClassVar[str]  # transformers' class-name suffix of its models ("ForSequenceClassification")
     peft_task_type: ClassVar[str]  # peft.TaskType value: decides the peft model class and what it saves
-    primary: ClassVar[Metric]  # what compare's table, mean ± std, the LR search, the plot and the Pareto front use
-    secondary: ClassVar[tuple[Metric, ...]] = ()  # further columns of the summary
+    # what compare's table, mean ± std, the LR search, the plot and the Pareto front rank by (with the
+    # task's further score columns); its key is the field of a run's train_info (eval_<metric>)
+    primary: ClassVar[Metric]
 
     def model_class(self) -> type:
         """The transformers Auto class of the task's models (``from_pretrained`` / ``from_config``)."""
@@ -73,5 +63,5 @@ class Task:
 
     def score(self, train_info: dict[str, Any]) -> float:
         """A finished run's primary metric, -1 when it has none (the LR search ranks by it)."""
-        value = train_info.get(self.primary.field)
+        value = train_info.get(self.primary.key)
         return -1.0 if value is None else float(value)

@@ -12,7 +12,8 @@ import numpy as np
 from torch import nn
 
 from .. import architectures as arch
-from .base import Metric, Task
+from ..report_metric import ACCURACY
+from .base import Task
 
 
 def classification_metrics(logits: np.ndarray, labels: np.ndarray) -> dict[str, float]:
@@ -37,8 +38,7 @@ class SequenceClassification(Task):
     description = "one label per text (or text pair): sentiment, topic, entailment"
     model_suffix = "ForSequenceClassification"
     peft_task_type = "SEQ_CLS"
-    primary = Metric("accuracy", "accuracy")
-    secondary = (Metric("f1_macro", "F1"),)
+    primary = ACCURACY  # and macro F1, precision and recall
 
     def model_class(self) -> type:
         from transformers import AutoModelForSequenceClassification
