@@ -17,7 +17,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .data import TRAIN_HOLDOUT
 from .errors import OptionError
 from .launch import distributed_world
 from .meta import meta_info
@@ -212,7 +211,7 @@ def execute(store: ResultStore, runs: list[RunConfig], console, world: int, rank
         overall = progress.add_task(title, total=len(runs), completed=done)
         for order, config in todo:
             label = f"{config.strategy} (seed {config.seed}" + (
-                f", lr {config.resolved().learning_rate:g})" if config.eval_split == TRAIN_HOLDOUT else ")")
+                f", lr {config.resolved().learning_rate:g})" if config.holdout else ")")
             task = progress.add_task(f"  {label}", total=None)
 
             def on_progress(step: int, total: int, task=task) -> None:

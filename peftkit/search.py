@@ -2,7 +2,7 @@
 
 Each strategy's default rate is multiplied by the grid's factors (``1/3, 1, 3`` by default). Every
 candidate trains with the first seed on 90% of the training data and is scored on the other 10%
-(stratified; ``data.TRAIN_HOLDOUT``), never on the evaluation split that the final table reports.
+(stratified; ``RunConfig.holdout``), never on the evaluation split that the final table reports.
 The best rate by held-out accuracy (then lower held-out loss, then the rate nearer the default) is the
 rate of that strategy's real runs. A strategy whose rate the user set (``--learning-rate``, ``--hp``,
 a recipe) is not searched.
@@ -18,7 +18,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from .data import TRAIN_HOLDOUT
 from .errors import OptionError
 from .registry import strategy_from_spec
 from .store import ResultStore
@@ -63,7 +62,7 @@ def plan(base: RunConfig, strategies, seed: int, grid: tuple[float, ...]) -> lis
         if "learning_rate" in run.overrides:
             continue
         default = strategy_from_spec(run.spec).defaults.learning_rate
-        configs = [replace(base, strategy=run.spec, seed=seed, eval_split=TRAIN_HOLDOUT,
+        configs = [replace(base, strategy=run.spec, seed=seed, holdout=True,
                            **{**run.overrides, "learning_rate": lr}) for lr in candidates(default, grid)]
         plans.append(SearchPlan(run.spec, default, configs))
     return plans

@@ -8,7 +8,7 @@ import pytest
 
 from peftkit import demo
 from peftkit.compare import StrategyRun
-from peftkit.data import TRAIN_HOLDOUT, load_text_classification
+from peftkit.data import load_text_classification
 from peftkit.errors import OptionError
 from peftkit.search import candidates, choose, parse_grid, plan
 from peftkit.training import RunConfig
@@ -32,7 +32,7 @@ def test_holdout_comes_from_train_and_leaves_the_evaluation_split_alone(tmp_path
         rows = [f"{split} sentence number {i},{i % 2}" for i in range(n)]
         (data / f"{split}.csv").write_text("text,label\n" + "\n".join(rows) + "\n")
     normal = load_text_classification(str(data), seed=0)
-    search = load_text_classification(str(data), seed=0, eval_split=TRAIN_HOLDOUT)
+    search = load_text_classification(str(data), seed=0, holdout=True)
     train_texts = set(normal.train["text"])
     assert set(search.eval["text"]) <= train_texts
     assert not set(search.eval["text"]) & set(search.train["text"])
@@ -51,7 +51,7 @@ def test_candidates_plan_and_choice():
     runs = [StrategyRun("lora"), StrategyRun("head", {"learning_rate": 0.1})]  # a given rate is not searched
     (p,) = plan(base, runs, seed=3, grid=(0.5, 1, 2))
     assert p.spec == "lora" and [c.learning_rate for c in p.configs] == [0.0005, 0.001, 0.002]
-    assert all(c.eval_split == TRAIN_HOLDOUT and c.seed == 3 for c in p.configs)
+    assert all(c.holdout and c.eval_split is None and c.seed == 3 for c in p.configs)
     results = {c.run_id(): {"train_info": {"status": "ok", "eval_accuracy": acc, "eval_loss": 0.5}}
                for c, acc in zip(p.configs, (0.8, 0.9, 0.9))}
     best, tried = choose(p, results)
