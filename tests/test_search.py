@@ -105,3 +105,50 @@ def test_compare_on_the_holdout_without_search(assets):
     (record,) = [json.loads(p.read_text()) for p in (out / "runs").glob("*.json")]
     assert "held out from the training data" in record["train_info"]["eval_split"]
     assert record["train_info"]["num_train_samples"] == 72
+
+
+def test_a_rate_the_user_set_is_never_searched():
+    """--learning-rate and a recipe's learning_rate are rates the user set, as --hp s.learning_rate is:
+    never searched, and so never replaced by a searched one."""
+    from peftkit.compare import plan_comparison
+
+    base = RunConfig(model="m", dataset="d", strategy="full", learning_rate=0.01)
+    assert plan(base, [StrategyRun("lora"), StrategyRun("head")], seed=0, grid=(1, 2)) == []
+    for flags, recipe in (({"learning_rate": 0.01}, {}), ({}, {"learning_rate": 0.01}),
+                          ({"hp": ("lora.learning_rate=0.01", "head.learning_rate=0.01")}, {})):
+        planned = plan_comparison({"model": "m", "dataset": "d", "specs": ("lora", "head"), "search": "lr", **flags},
+                                  recipe)
+        assert planned.search_plans() == [], (flags, recipe)
+        assert {c.learning_rate for c in planned.runs()} == {0.01}
+    planned = plan_comparison({"model": "m", "dataset": "d", "specs": ("lora", "head"), "search": "lr",
+                               "hp": ("head.learning_rate=0.01",)})
+    assert [p.spec for p in planned.search_plans()] == ["lora"]  # the other one is still searched
+
+
+def test_the_rate_the_report_calls_chosen_is_the_rate_the_runs_use(tmp_path):
+    """A tie on held-out accuracy and loss goes to the rate nearer the default, in the runs and in the
+    report's note alike (the note took the first record of the tie)."""
+    from peftkit.search import SEARCH_DIR, notes_from
+    from peftkit.store import ResultStore
+
+    base = RunConfig(model="m", dataset="d", strategy="full")
+    for seed in range(50):  # a seed whose default-rate record is not the first file of the tie
+        (p,) = plan(base, [StrategyRun("lora")], seed=seed, grid=(0.5, 1, 2))
+        default = next(c for c in p.configs if c.learning_rate == p.default_lr)
+        rival = min((c for c in p.configs if c is not default), key=lambda c: c.run_id())
+        if rival.run_id() < default.run_id():
+            break
+    else:
+        pytest.fail("no seed puts a rival rate's record first")
+    store = ResultStore(tmp_path / SEARCH_DIR)
+    results = {}
+    for config in p.configs:
+        tied = config in (default, rival)
+        info = {"status": "ok", "eval_accuracy": 0.9 if tied else 0.5, "eval_loss": 0.3}
+        record = {"run_info": {"run_id": config.run_id(), "config": config.resolved().to_dict()}, "train_info": info}
+        store.write(config.run_id(), record)
+        results[config.run_id()] = record
+    best, _ = choose(p, results)
+    assert best == p.default_lr == 0.001
+    (note,) = [n for n in notes_from(tmp_path) if n.startswith("lr search, lora:")]
+    assert note.startswith(f"lr search, lora: {best:g} chosen"), note
