@@ -39,6 +39,8 @@ def test_holdout_comes_from_train_and_leaves_the_evaluation_split_alone(tmp_path
     assert len(search.eval) == 8 and len(search.train) == 72
     assert "held out from the training data" in search.eval_split
     assert sorted(set(search.eval["label"])) == [0, 1]  # stratified
+    spelled = load_text_classification(str(data), seed=0, eval_split="train-holdout")  # evaluate --eval-split's way
+    assert spelled.eval["text"] == search.eval["text"] and spelled.eval_split == search.eval_split
 
 
 def test_candidates_plan_and_choice():
