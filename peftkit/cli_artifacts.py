@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from .cli import _size, cli
+from .cli import cli
+from .report import human_bytes
 from .errors import PeftkitError, read_user_text
 from .tables import FORMATS, render
 
@@ -115,5 +116,5 @@ def merge_command(directory, output) -> None:
     from .artifacts import directory_bytes, merge
 
     out = merge(directory, output)  # refuses a non-empty output, writes nothing half
-    click.echo(f"merged into {out} ({_size(directory_bytes(out))}); load it with "
+    click.echo(f"merged into {out} ({human_bytes(directory_bytes(out))}); load it with "
                "AutoModelForSequenceClassification.from_pretrained")

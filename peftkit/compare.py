@@ -1,5 +1,11 @@
 """``peftkit compare``: the same data, seeds and evaluation for every strategy, one process per run.
 
+Read top-down: ``plan_comparison`` turns what a command asks for into a ``Comparison`` (flags beat a
+recipe, which beats the profile, which beats the defaults), nothing loaded or written; ``prepare`` does
+what the plan leaves to this machine (the demo's files, the launcher's notes, the checks of model and
+data); ``run_comparison`` runs the learning-rate search if asked, then every run the store lacks, and
+rebuilds the reports.
+
 Under a distributed launcher (``accelerate launch``, torchrun) there is no process per run: every
 launched process trains each run in turn (DDP), and only the first one writes results and reports.
 Peak memory is then the process's peak over the runs so far, which the report's memory column shows.
@@ -8,6 +14,7 @@ Peak memory is then the process's peak over the runs so far, which the report's 
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import signal
@@ -15,23 +22,25 @@ import subprocess
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
-from .data import TRAIN_HOLDOUT
-from .errors import OptionError
+from .report_metric import ACCURACY, Metric
+from .tasks import get_task
+from . import search
+from .errors import OptionError, PeftkitError
 from .launch import distributed_world
 from .meta import meta_info
+from .recipes import PROFILES
 from .registry import core_strategies, list_strategies, strategy_from_spec
+from .settings import BY_NAME, HYPERPARAMETERS, SHARED_KEYS, RunConfig
 from .store import ResultStore, flat_row
-from .training import RunConfig
 from .worker import PROGRESS, outcome, worker_dir
 from .worker import command as worker_command
 
-HYPERPARAMETERS = ("learning_rate", "epochs", "warmup", "weight_decay", "batch_size")
-# Settings shared by every run of a comparison; an output directory holds one such setting only.
-SHARED_KEYS = ("model", "dataset", "max_length", "max_train_samples", "max_eval_samples", "text_column",
-               "text_pair_column", "label_column", "eval_split", "precision", "trust_remote_code")
+DEFAULT_SEEDS = "0"
 
+
+# -- the plan ------------------------------------------------------------------------------------------
 
 @dataclass
 class StrategyRun:
@@ -54,38 +63,249 @@ class Comparison:
     output: Path
     notes: list[str] = field(default_factory=list)
     search_grid: tuple[float, ...] | None = None  # --search lr: factors of each default rate
+    demo: bool = False  # the built-in demo: its model and data are written by `prepare`
+    title: str = ""  # of the reports; default: "peftkit compare: <output>"
 
-    def by_spec(self) -> dict[str, StrategyRun]:
-        return {s.spec: s for s in self.strategies}
+    def search_plans(self) -> list[search.SearchPlan]:
+        """The learning-rate search's candidates per strategy (none without --search lr)."""
+        return search.plan(self.base, self.strategies, self.seeds[0], self.search_grid) if self.search_grid else []
 
-    def runs(self) -> list[RunConfig]:
-        """Every (strategy, seed) run, strategies in order, seeds inside."""
-        return [replace(self.base, strategy=s.spec, seed=seed, **s.overrides)
+    def runs(self, rates: Mapping[str, float] | None = None) -> list[RunConfig]:
+        """Every (strategy, seed) run, strategies in order, seeds inside; ``rates`` ({spec: learning rate},
+        what the search chose) over each strategy's own settings."""
+        rates = rates or {}
+        return [replace(self.base, strategy=s.spec, seed=seed,
+                        **{**s.overrides, **({"learning_rate": rates[s.spec]} if s.spec in rates else {})})
                 for s in self.strategies for seed in self.seeds]
 
     def shared(self) -> dict[str, Any]:
-        shared = {k: getattr(self.base, k) for k in SHARED_KEYS}
+        """What comparison.json holds: the settings every run shares, as the identity says them (a late
+        setting at its default is absent, so that older stores match)."""
+        identity = self.base.identity()
+        shared = {k: identity[k] for k in SHARED_KEYS if k in identity}
         if self.search_grid:  # searched and default rates must not mix in one table
             shared["lr_search_grid"] = list(self.search_grid)
-        if self.base.drop_invalid_rows:  # other data than the default's; absent when off, so older stores match
-            shared["drop_invalid_rows"] = True
         return shared
+
+
+@dataclass
+class Result:
+    rows: list[dict]  # the report's rows, every run in the store
+    reports: dict[str, Path] | None = None  # the files written (None in a process that does not write)
+    data_notes: list[str] = field(default_factory=list)  # the data as the runs saw it, once per comparison
+    metric: Metric = ACCURACY  # what the task ranks by
+
+
+def plan_comparison(flags: Mapping[str, Any], recipe: Mapping[str, Any] | None = None) -> Comparison:
+    """The comparison a command asks for; nothing is loaded, run or written.
+
+    ``flags``: the options given on the command line, by parameter name (model, dataset, specs, seeds,
+    hp, output, profile, search, search_grid and the run settings); ``recipe``: a loaded recipe. Each
+    value comes from the first that has it: flags, recipe, profile, default. A strategy's own
+    hyperparameters (a recipe's strategy entry, then --hp) go over the comparison's. Without a model and
+    a dataset the plan is the demo, whose shorter length goes over the recipe's and the profile's. A bad
+    value fails here, before anything is written."""
+    from . import demo
+
+    recipe = dict(recipe or {})
+    profile = flags.get("profile") or recipe.get("profile") or "full"
+    search_on = flags.get("search") or recipe.get("search")
+    search_grid = flags.get("search_grid") or recipe.get("search_grid")
+    values = {**PROFILES[profile], **_settings_in(recipe, "recipe"), **_settings_in(flags, "cli")}
+    model, dataset = flags.get("model") or recipe.get("model"), flags.get("dataset") or recipe.get("dataset")
+    seeds = parse_seeds(flags["seeds"]) if "seeds" in flags else recipe["seeds"] if "seeds" in recipe else \
+        parse_seeds(DEFAULT_SEEDS)
+    if (model is None) != (dataset is None):
+        raise PeftkitError("give both --model and --dataset, or neither for the built-in demo")
+    strategies = _strategies(flags.get("specs"), recipe.get("strategies"), parse_overrides(flags.get("hp", ())))
+    is_demo = model is None
+    if is_demo and "max_length" not in flags:
+        values["max_length"] = demo.MAX_LENGTH
+    base = RunConfig(model=model or "demo", dataset=dataset or "demo", strategy="full", **values)
+    for run in strategies:  # validated before anything is written
+        replace(base, strategy=run.spec, **run.overrides)
+    grid = search.parse_grid(search_grid) if search_on else None
+    if search_grid and not search_on:
+        raise PeftkitError("--search-grid needs --search lr")
+    output = (flags.get("output") or recipe.get("output")
+              or ("peftkit-runs/demo" if is_demo else f"peftkit-runs/{_slug(model)}-{_slug(dataset)}"))
+    notes = [] if profile == "full" else [
+        f"profile {profile}: " + ", ".join(f"{k.replace('_', '-')} {v}" for k, v in PROFILES[profile].items())
+        + " (flags override); use it to rank, not to report final numbers"]
+    return Comparison(base=base, strategies=strategies, seeds=seeds, output=Path(output), notes=notes,
+                      search_grid=grid, demo=is_demo, title=f"peftkit compare: {output}")  # the output as typed
+
+
+def prepare(comparison: Comparison) -> Comparison:
+    """What the plan leaves to this machine, before any store is written: the demo's model and data
+    (written under the output), the launcher's notes, and ``preflight``: a model or dataset that cannot
+    load, or a length a strategy cannot take, fails here."""
+    from . import demo
+    from .launch import launch_notes
+    from .training import preflight
+
+    if comparison.demo:
+        model, dataset, notes = demo.prepare(comparison.output)
+        comparison = replace(comparison, base=replace(comparison.base, model=model, dataset=dataset),
+                             notes=[*notes, *comparison.notes])
+    comparison = replace(comparison, notes=[*comparison.notes, *launch_notes()])
+    preflight(comparison.base, tuple(run.spec for run in comparison.strategies))
+    return comparison
+
+
+def run_comparison(comparison: Comparison, console, *, allow_mixed: bool = False) -> Result:
+    """Run what is not in the store yet (after the learning-rate search, if asked), then rebuild the
+    reports (in the first process only)."""
+    world, rank = distributed_world()
+    if rank != 0:  # under a launcher every process trains each run; only the first one reports and writes
+        console = type(console)(quiet=True)
+    store = ResultStore(comparison.output)
+    store.prepare(comparison.shared(), allow_mixed=allow_mixed)
+    for note in comparison.notes:
+        console.print(f"[yellow]note:[/] {note}")
+    rates = _search(comparison, console, world, rank, allow_mixed) if comparison.search_grid else {}
+    execute(store, comparison.runs(rates), console, world, rank, "all runs")
+    rows = rows_from_store(store)
+    if rank != 0:
+        return Result(rows)
+    title = comparison.title or f"peftkit compare: {comparison.output}"
+    reports = write_all_reports(store, title=title, notes=comparison.notes)
+    return Result(rows, reports, data_notes(store.records()), get_task(comparison.base.task).primary)
+
+
+def check_finished(rows: list[dict], output: Path) -> None:
+    """A sweep in which no run finished ok exits non-zero, with why, in one line."""
+    if not rows or any(r.get("status") == "ok" for r in rows):
+        return
+    reasons: dict[str, list[str]] = {}
+    for r in rows:
+        reasons.setdefault(r.get("status") or "failed", []).append(str(r.get("error") or "no reason recorded"))
+    parts = [f"{len(found)} {status} (e.g. {found[0].splitlines()[0][:160]})" for status, found in reasons.items()]
+    raise PeftkitError(f"no run finished ok: {'; '.join(parts)}; details in {output / 'report.md'} and "
+                       f"{output / 'logs'}")
+
+
+# -- planning: what the flags and the recipe say ---------------------------------------------------------
+
+def _settings_in(source: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """The run settings that ``source`` (a recipe, or the flags given) may set: those declared for it."""
+    return {k: v for k, v in source.items() if k in BY_NAME and getattr(BY_NAME[k], where)}
 
 
 def default_strategies() -> list[StrategyRun]:
     return [StrategyRun(name) for name in core_strategies()]
 
 
-def record_for(config: RunConfig, train_info: dict[str, Any], order: int) -> dict[str, Any]:
-    resolved = config.resolved()
-    strategy = strategy_from_spec(config.strategy)
-    return {
-        "run_info": {"run_id": config.run_id(), "order": order, "config": resolved.to_dict(),
-                     "strategy": strategy.to_dict(), "hyperparameter_source": strategy.defaults.source,
-                     "command": " ".join(sys.argv)},
-        "train_info": train_info,
-        "meta_info": meta_info(),
-    }
+def _strategies(specs, recipe_strategies, overrides: dict[str, dict[str, float]]) -> list[StrategyRun]:
+    """-s SPEC, else the recipe's strategies, else the core ones; each with its --hp settings."""
+    if specs:
+        strategies = [StrategyRun(s) for s in specs]
+    elif recipe_strategies:
+        strategies = [StrategyRun(s, dict(o)) for s, o in recipe_strategies]
+    else:
+        strategies = default_strategies()
+    for run in strategies:
+        run.overrides.update(overrides.pop(run.spec, {}) or overrides.pop(run.spec.split(":")[0], {}))
+    if overrides:
+        raise PeftkitError(f"--hp names strategy '{next(iter(overrides))}', which is not in this comparison")
+    return strategies
+
+
+def parse_seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(s) for s in text.replace(" ", "").split(",") if s != ""]
+    except ValueError:
+        raise PeftkitError(f"--seeds must be comma-separated integers like 0,1,2, got {text!r}") from None
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise PeftkitError(f"--seeds must list distinct integers like 0,1,2, got {text!r}")
+    return seeds
+
+
+def parse_overrides(items) -> dict[str, dict[str, float]]:
+    """--hp lora.learning_rate=1e-3 -> {"lora": {"learning_rate": 0.001}}"""
+    out: dict[str, dict[str, float]] = {}
+    for item in items:
+        target, eq, value = item.partition("=")
+        strategy, dot, key = target.rpartition(".")
+        if not eq or not dot or key not in HYPERPARAMETERS:
+            raise PeftkitError(f"--hp expects STRATEGY.KEY=VALUE with KEY one of {', '.join(HYPERPARAMETERS)}, "
+                               f"got {item!r}")
+        try:
+            number = (int if BY_NAME[key].type is int else float)(value)
+        except ValueError:
+            raise PeftkitError(f"--hp {item}: {value!r} is not a number") from None
+        if not math.isfinite(number):
+            raise PeftkitError(f"--hp {item}: {value!r} is not a finite number")
+        out.setdefault(strategy, {})[key] = number
+    return out
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", Path(text.rstrip("/")).name or text).strip("-") or "run"
+
+
+# -- the learning-rate search ----------------------------------------------------------------------------
+
+def _search(comparison: Comparison, console, world: int, rank: int, allow_mixed: bool) -> dict[str, float]:
+    """Run the search's candidates that its store lacks; return the chosen rates, {spec: rate}."""
+    store = ResultStore(comparison.output / search.SEARCH_DIR)
+    store.prepare(comparison.shared(), allow_mixed=allow_mixed)
+    plans = comparison.search_plans()
+    console.print(f"learning-rate search: {sum(len(p.configs) for p in plans)} runs on held-out training data")
+    execute(store, [c for p in plans for c in p.configs], console, world, rank, "search runs")
+    rates = search.chosen_rates(plans, {r["run_info"]["run_id"]: r for r in store.records()})
+    for spec, rate in rates.items():
+        console.print(f"  {spec}: learning rate {rate:g}")
+    return rates
+
+
+# -- the runs ----------------------------------------------------------------------------------------------
+
+def execute(store: ResultStore, runs: list[RunConfig], console, world: int, rank: int, title: str) -> None:
+    """Run every config of ``runs`` that the store lacks, one worker process each, writing records."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    todo = [(i, c) for i, c in enumerate(runs) if not store.has(c.run_id())]
+    done = len(runs) - len(todo)
+    if not todo:
+        console.print(f"nothing to do: all {len(runs)} {title.split()[-1]} are already in {store.runs_dir}")
+    elif done or store.interrupted():
+        redo = len(store.interrupted())
+        console.print(f"resuming: skipping {done} finished run(s), {len(todo)} to go"
+                      + (f" ({redo} interrupted, redone from the start)" if redo else ""))
+
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+    with Progress(*columns, console=console, transient=False) as progress:
+        overall = progress.add_task(title, total=len(runs), completed=done)
+        for order, config in todo:
+            label = f"{config.strategy} (seed {config.seed}" + (
+                f", lr {config.resolved().learning_rate:g})" if config.holdout else ")")
+            task = progress.add_task(f"  {label}", total=None)
+
+            def on_progress(step: int, total: int, task=task) -> None:
+                progress.update(task, completed=step, total=total)
+
+            try:
+                if world > 1:  # the processes of `accelerate launch` / torchrun train this run together
+                    info = outcome(config.to_dict(), on_progress)
+                else:
+                    info = run_worker(config, store.directory / "logs" / f"{config.run_id()}.log", on_progress)
+            except KeyboardInterrupt:  # Ctrl-C: the worker is gone; say which run stopped, keep runs/ valid
+                if rank == 0:
+                    path = store.mark_interrupted(config.run_id(), record_for(
+                        config, {"status": "interrupted", "error": "stopped by the user (Ctrl-C)"}, order))
+                    progress.console.print(f"[red]interrupted[/] {label}: marked in {path}; "
+                                           "rerun the same command to resume")
+                raise
+            if rank == 0:
+                store.write(config.run_id(), record_for(config, info, order))
+            progress.remove_task(task)
+            status = info["status"]
+            colour = {"ok": "green", "unsupported": "yellow"}.get(status, "red")
+            metric = get_task(config.task).primary
+            score = f" {metric.label} {info[metric.key]:.4f}" if status == "ok" else f": {info.get('error')}"
+            progress.console.print(f"[{colour}]{status}[/] {label}{score}")
+            progress.advance(overall)
 
 
 def run_worker(config: RunConfig, log_path: Path, on_progress) -> dict[str, Any]:
@@ -116,6 +336,21 @@ def run_worker(config: RunConfig, log_path: Path, on_progress) -> dict[str, Any]
     if process.returncode in (-signal.SIGKILL, 137):
         reason += " (killed: out of memory?)"
     return {"status": "failed", "error": reason + (f": {tail[0]}" if tail else "")}
+
+
+
+# -- the store and the reports -------------------------------------------------------------------------------
+
+def record_for(config: RunConfig, train_info: dict[str, Any], order: int) -> dict[str, Any]:
+    resolved = config.resolved()
+    strategy = strategy_from_spec(config.strategy)
+    return {
+        "run_info": {"run_id": config.run_id(), "order": order, "config": resolved.to_dict(),
+                     "strategy": strategy.to_dict(), "hyperparameter_source": strategy.defaults.source,
+                     "command": " ".join(sys.argv)},
+        "train_info": train_info,
+        "meta_info": meta_info(),
+    }
 
 
 def sort_rows(rows: list[dict]) -> list[dict]:
@@ -154,87 +389,20 @@ def data_notes(records: list[dict[str, Any]]) -> list[str]:
             for key, seeds in shown.items()]
 
 
-def write_all_reports(store: ResultStore, title: str, notes: list[str]):
+def write_all_reports(store: ResultStore, title: str, notes: list[str]) -> dict[str, Path]:
+    """report.md, results.csv, results.json and plot.png of a store, with the comparison's notes, the
+    data's and the search's."""
     from .report import write_reports
-
-    from .search import notes_from
 
     records = store.records()
     meta = records[-1]["meta_info"] if records else meta_info()
     return write_reports(rows_from_store(store), store.directory, title=title,
-                         notes=[*notes, *data_notes(records), *notes_from(store.directory)], meta=meta)
+                         notes=[*notes, *data_notes(records), *search.notes_from(store.directory)], meta=meta,
+                         metric=store_metric(records))
 
 
-def run_comparison(comparison: Comparison, console, *, allow_mixed: bool = False) -> list[dict]:
-    """Run what is not in the store yet (after the learning-rate search, if asked), then rebuild the
-    reports. Returns the report rows."""
-    from . import search
-
-    world, rank = distributed_world()
-    if rank != 0:  # under a launcher every process trains each run; only the first one reports and writes
-        console = type(console)(quiet=True)
-    store = ResultStore(comparison.output)
-    store.prepare(comparison.shared(), allow_mixed=allow_mixed)
-    for note in comparison.notes:
-        console.print(f"[yellow]note:[/] {note}")
-    if comparison.search_grid:
-        search_store = ResultStore(comparison.output / search.SEARCH_DIR)
-        search_store.prepare(comparison.shared(), allow_mixed=allow_mixed)
-        plans = search.plan(comparison.base, comparison.strategies, comparison.seeds[0], comparison.search_grid)
-        console.print(f"learning-rate search: {sum(len(p.configs) for p in plans)} runs on held-out training data")
-        execute(search_store, [c for p in plans for c in p.configs], console, world, rank, "search runs")
-        results = {r["run_info"]["run_id"]: r for r in search_store.records()}
-        runs_by_spec = comparison.by_spec()
-        for p in plans:
-            best, _ = search.choose(p, results)
-            if best is not None:
-                runs_by_spec[p.spec].overrides["learning_rate"] = best
-                console.print(f"  {p.spec}: learning rate {best:g}")
-    execute(store, comparison.runs(), console, world, rank, "all runs")
-    return rows_from_store(store)
-
-
-def execute(store: ResultStore, runs: list[RunConfig], console, world: int, rank: int, title: str) -> None:
-    """Run every config of ``runs`` that the store lacks, one worker process each, writing records."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    todo = [(i, c) for i, c in enumerate(runs) if not store.has(c.run_id())]
-    done = len(runs) - len(todo)
-    if not todo:
-        console.print(f"nothing to do: all {len(runs)} {title.split()[-1]} are already in {store.runs_dir}")
-    elif done or store.interrupted():
-        redo = len(store.interrupted())
-        console.print(f"resuming: skipping {done} finished run(s), {len(todo)} to go"
-                      + (f" ({redo} interrupted, redone from the start)" if redo else ""))
-
-    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
-    with Progress(*columns, console=console, transient=False) as progress:
-        overall = progress.add_task(title, total=len(runs), completed=done)
-        for order, config in todo:
-            label = f"{config.strategy} (seed {config.seed}" + (
-                f", lr {config.resolved().learning_rate:g})" if config.eval_split == TRAIN_HOLDOUT else ")")
-            task = progress.add_task(f"  {label}", total=None)
-
-            def on_progress(step: int, total: int, task=task) -> None:
-                progress.update(task, completed=step, total=total)
-
-            try:
-                if world > 1:  # the processes of `accelerate launch` / torchrun train this run together
-                    info = outcome(config.to_dict(), on_progress)
-                else:
-                    info = run_worker(config, store.directory / "logs" / f"{config.run_id()}.log", on_progress)
-            except KeyboardInterrupt:  # Ctrl-C: the worker is gone; say which run stopped, keep runs/ valid
-                if rank == 0:
-                    path = store.mark_interrupted(config.run_id(), record_for(
-                        config, {"status": "interrupted", "error": "stopped by the user (Ctrl-C)"}, order))
-                    progress.console.print(f"[red]interrupted[/] {label}: marked in {path}; "
-                                           "rerun the same command to resume")
-                raise
-            if rank == 0:
-                store.write(config.run_id(), record_for(config, info, order))
-            progress.remove_task(task)
-            status = info["status"]
-            colour = {"ok": "green", "unsupported": "yellow"}.get(status, "red")
-            accuracy = f" accuracy {info['eval_accuracy']:.4f}" if status == "ok" else f": {info.get('error')}"
-            progress.console.print(f"[{colour}]{status}[/] {label}{accuracy}")
-            progress.advance(overall)
+def store_metric(records: list[dict[str, Any]]) -> Metric:
+    """What the runs of a store rank by: their task's primary metric (sequence classification's before runs
+    recorded a task)."""
+    tasks = {r.get("run_info", {}).get("config", {}).get("task") for r in records}
+    return get_task(next(iter(tasks - {None}), None)).primary

@@ -23,6 +23,7 @@ import numpy as np
 
 from .errors import PeftkitError
 from .reading import FILE_TYPES, SPLIT_ALIASES, read_splits  # noqa: F401 - FILE_TYPES: part of this API
+from .settings import HOLDOUT_SPLIT
 
 TEXT_COLUMNS = ("text", "sentence", "sentence1", "review", "content", "document", "question", "question1", "premise")
 PAIR_COLUMNS = ("text_pair", "sentence2", "question2", "hypothesis")
@@ -226,9 +227,6 @@ def _build(split_name: str, split: datasets.Dataset, text: str, pair: str | None
 
 # -- choosing and cutting splits ------------------------------------------------------------------
 
-TRAIN_HOLDOUT = "train-holdout"  # eval_split for searches: a share of the data the final run trains on
-
-
 def _choose_eval_split(splits: dict[str, datasets.Dataset], eval_split: str | None,
                        label: str) -> tuple[str | None, str]:
     """(the split to evaluate on, or None to hold out part of train; why nothing was usable)."""
@@ -304,10 +302,13 @@ def _check_options(validation_fraction: float, max_train_samples: int | None, ma
 def load_text_classification(dataset: str, *, text_column: str | None = None, text_pair_column: str | None = None,
                              label_column: str | None = None, eval_split: str | None = None, seed: int = 0,
                              max_train_samples: int | None = None, max_eval_samples: int | None = None,
-                             validation_fraction: float = 0.1, drop_invalid_rows: bool = False) -> TextClassificationData:
+                             validation_fraction: float = 0.1, drop_invalid_rows: bool = False,
+                             holdout: bool = False) -> TextClassificationData:
     """Train and eval splits of ``dataset`` with columns text, [text_pair], label (ids 0..K-1).
     ``drop_invalid_rows``: drop the rows of train and eval with an empty text or a missing label (a note
-    counts them) instead of refusing the data."""
+    counts them) instead of refusing the data. ``holdout`` (RunConfig.holdout, what `--search lr` scores
+    on): evaluate on a stratified share of train held out, never on the evaluation split; ``eval_split``
+    "train-holdout" says the same (the command line's spelling, which `evaluate --eval-split` passes)."""
     _check_options(validation_fraction, max_train_samples, max_eval_samples)
     splits = read_splits(str(dataset))
     train_raw = splits["train"]
@@ -327,7 +328,7 @@ def load_text_classification(dataset: str, *, text_column: str | None = None, te
         raise PeftkitError(f"the train split has a single class ({names[min(present)]}) in '{label}'; "
                            "classification needs at least two: check the data or --label-column")
 
-    holdout = eval_split == TRAIN_HOLDOUT
+    holdout = holdout or eval_split == HOLDOUT_SPLIT
     chosen, why = _choose_eval_split(splits, None if holdout else eval_split, label)
     if chosen == "train":
         evaluation = train

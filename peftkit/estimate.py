@@ -60,8 +60,8 @@ from torch import nn
 from . import architectures as arch
 from .activations import Dtypes, activation_breakdown, shapes_for
 from .errors import OptionError
+from .settings import PRECISIONS, resolve_precision
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 OPTIMIZERS = {"adamw": 2, "sgd": 0}  # optimizer states per trainable parameter
 DEVICES = ("auto", "cuda", "cpu")
 COMPONENTS = ("weights", "gradients", "optimizer", "activations")
@@ -92,17 +92,6 @@ def resolve_device(device: str) -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     return device
-
-
-def resolve_precision(precision: str, device: str) -> str:
-    """'auto' as ``peftkit train`` resolves it: bf16 on a GPU that supports it, fp16 on another, fp32 on CPU."""
-    if precision != "auto":
-        return precision
-    if device != "cuda":
-        return "fp32"
-    if torch.cuda.is_available():
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    return "bf16"  # estimating here for a GPU elsewhere: assume a current one
 
 
 def _unique(tensors: Iterable[torch.Tensor]) -> list[torch.Tensor]:

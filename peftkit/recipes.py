@@ -21,41 +21,29 @@ from typing import Any
 import yaml
 
 from .errors import PeftkitError, read_user_text
+from .settings import HYPERPARAMETERS, RECIPE
 
-# key -> (accepted python types, description)
+# key -> (accepted python types, description); a run setting's entry comes from its declaration (settings.py)
 SCHEMA: dict[str, tuple[tuple[type, ...], str]] = {
     "description": ((str,), "free text"),
     "model": ((str,), "hub id or local directory"),
     "dataset": ((str,), "hub name, file or directory"),
     "strategies": ((list,), "list of SPEC strings or {spec: SPEC, <hyperparameter>: value}"),
     "seeds": ((list, int), "list of ints"),
-    "epochs": ((int, float), "number"),
-    "learning_rate": ((int, float), "number"),
-    "warmup": ((int, float), "fraction of steps"),
-    "weight_decay": ((int, float), "number"),
-    "batch_size": ((int,), "int"),
-    "max_length": ((int,), "int"),
-    "max_train_samples": ((int,), "int"),
-    "max_eval_samples": ((int,), "int"),
-    "text_column": ((str,), "column name"),
-    "text_pair_column": ((str,), "column name"),
-    "label_column": ((str,), "column name"),
-    "eval_split": ((str,), "split name"),
-    "precision": ((str,), "auto, fp32, bf16 or fp16"),
+    **{s.name: s.recipe_schema() for s in RECIPE if not s.late},
     "output": ((str,), "output directory"),
-    "gradient_checkpointing": ((bool,), "true or false"),
-    "gradient_accumulation_steps": ((int,), "int"),
-    "drop_invalid_rows": ((bool,), "true or false"),
+    **{s.name: s.recipe_schema() for s in RECIPE if s.late},  # the keys added later, listed after output as before
     "profile": ((str,), "full or quick"),
     "search": ((str,), "lr"),
     "search_grid": ((list,), "list of factors of each default learning rate"),
 }
+CHOICES: dict[str, tuple[str, ...]] = {s.name: s.choices for s in RECIPE if s.choices}
 # Named settings for `compare --profile`; a recipe or flags override them.
 PROFILES: dict[str, dict[str, Any]] = {
     "full": {},
     "quick": {"max_train_samples": 1000, "max_eval_samples": 500, "max_length": 64},
 }
-STRATEGY_KEYS = ("spec", "learning_rate", "epochs", "warmup", "weight_decay", "batch_size")
+STRATEGY_KEYS = ("spec", *HYPERPARAMETERS)
 
 
 def _check_type(where: str, key: str, value: Any, types: tuple[type, ...], what: str) -> None:
@@ -115,7 +103,7 @@ def load_recipe(path: str | Path) -> dict[str, Any]:
         for s in seeds:
             _check_type(f"recipe {path}", "seeds", s, (int,), "a list of ints")
         recipe["seeds"] = seeds
-    for key, choices in (("profile", tuple(PROFILES)), ("search", ("lr",)), ("precision", ("auto", "fp32", "bf16", "fp16"))):
+    for key, choices in {"profile": tuple(PROFILES), "search": ("lr",), **CHOICES}.items():
         if key in recipe and recipe[key] not in choices:
             raise PeftkitError(f"recipe {path}: '{key}' must be one of {', '.join(choices)}, got {recipe[key]!r}")
     if "output" in recipe:

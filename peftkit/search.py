@@ -2,10 +2,11 @@
 
 Each strategy's default rate is multiplied by the grid's factors (``1/3, 1, 3`` by default). Every
 candidate trains with the first seed on 90% of the training data and is scored on the other 10%
-(stratified; ``data.TRAIN_HOLDOUT``), never on the evaluation split that the final table reports.
-The best rate by held-out accuracy (then lower held-out loss, then the rate nearer the default) is the
-rate of that strategy's real runs. A strategy whose rate the user set (``--learning-rate``, ``--hp``,
-a recipe) is not searched.
+(stratified; ``RunConfig.holdout``), never on the evaluation split that the final table reports.
+The best rate by held-out accuracy (then lower held-out loss, then the rate nearer the default, then the
+lower rate; ``best_rate``) is the rate of that strategy's real runs and the one the report calls chosen.
+A strategy whose rate the user set (``--learning-rate``, ``--hp``, a recipe's ``learning_rate``, global or
+in its strategy entry) is not searched.
 
 Search runs are ordinary runs in their own store, ``<output>/search/``: resumable, never
 overwritten, and the source of the report's "learning rate" notes.
@@ -18,15 +19,15 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from .data import TRAIN_HOLDOUT
+from .report_metric import ACCURACY, Metric
+from .tasks import get_task
 from .errors import OptionError
 from .registry import strategy_from_spec
 from .store import ResultStore
-from .training import RunConfig
+from .settings import RunConfig
 
 SEARCH_DIR = "search"
 DEFAULT_GRID = (1 / 3, 1.0, 3.0)
-SEARCHABLE = ("lr",)
 
 
 def parse_grid(text: str | list | tuple | None) -> tuple[float, ...]:
@@ -58,29 +59,43 @@ class SearchPlan:
 
 
 def plan(base: RunConfig, strategies, seed: int, grid: tuple[float, ...]) -> list[SearchPlan]:
+    """The candidates of every strategy whose rate the user did not set (``--learning-rate`` or a recipe's
+    ``learning_rate``, in ``base``; ``--hp`` or a recipe's strategy entry, in its overrides)."""
     plans = []
     for run in strategies:
-        if "learning_rate" in run.overrides:
+        if run.overrides.get("learning_rate", base.learning_rate) is not None:
             continue
         default = strategy_from_spec(run.spec).defaults.learning_rate
-        configs = [replace(base, strategy=run.spec, seed=seed, eval_split=TRAIN_HOLDOUT,
+        configs = [replace(base, strategy=run.spec, seed=seed, holdout=True,
                            **{**run.overrides, "learning_rate": lr}) for lr in candidates(default, grid)]
         plans.append(SearchPlan(run.spec, default, configs))
     return plans
 
 
-def _score(info: dict[str, Any]) -> tuple:
-    return (info.get("eval_accuracy", -1.0), -(info.get("eval_loss") or math.inf))
+def best_rate(tried: dict[float, dict[str, Any]], default_lr: float, metric: Metric = ACCURACY) -> float | None:
+    """The rate the search chooses among ``tried`` ({rate: train_info}), or None if none finished ok: the
+    best held-out accuracy, then the lower held-out loss, then the rate nearer the default, then the lower
+    rate. The runs use it and the report names it: one rule for both."""
+    ok = {lr: info for lr, info in tried.items() if info.get("status") == "ok"}
+    if not ok:
+        return None
+    return max(ok, key=lambda lr: (*_score(ok[lr], metric), -abs(math.log(lr / default_lr)), -lr))
+
+
+def _score(info: dict[str, Any], metric: Metric) -> tuple:
+    return (info.get(metric.key, -1.0), -(info.get("eval_loss") or math.inf))
 
 
 def choose(plan_: SearchPlan, results: dict[str, dict[str, Any]]) -> tuple[float | None, dict[float, dict]]:
     """(the chosen rate or None if no candidate finished, {rate: train_info})."""
     by_rate = {c.learning_rate: results[c.run_id()]["train_info"] for c in plan_.configs if c.run_id() in results}
-    ok = {lr: info for lr, info in by_rate.items() if info.get("status") == "ok"}
-    if not ok:
-        return None, by_rate
-    best = max(ok, key=lambda lr: (*_score(ok[lr]), -abs(math.log(lr / plan_.default_lr))))
-    return best, by_rate
+    return best_rate(by_rate, plan_.default_lr, get_task(plan_.configs[0].task).primary), by_rate
+
+
+def chosen_rates(plans: list[SearchPlan], results: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """{spec: the rate its runs use} for every plan with a finished candidate; ``results``: records by run id."""
+    chosen = {p.spec: choose(p, results)[0] for p in plans}
+    return {spec: rate for spec, rate in chosen.items() if rate is not None}
 
 
 def notes_from(directory: str | Path) -> list[str]:
@@ -89,9 +104,10 @@ def notes_from(directory: str | Path) -> list[str]:
     if not store.runs_dir.is_dir():
         return []
     per_strategy: dict[str, list[tuple[float, dict]]] = {}
-    split = None
+    split, metric = None, ACCURACY
     for record in store.records():
         config = record["run_info"]["config"]
+        metric = get_task(config.get("task")).primary
         per_strategy.setdefault(config["strategy"], []).append((config["learning_rate"], record["train_info"]))
         split = split or record["train_info"].get("eval_split")
     lines = []
@@ -100,10 +116,10 @@ def notes_from(directory: str | Path) -> list[str]:
         if not ok:
             lines.append(f"lr search, {spec}: no candidate finished ({tried[0][1].get('error')}); defaults used")
             continue
-        best = max(ok, key=lambda t: _score(t[1]))[0]
-        scores = ", ".join(f"{lr:g}: {i['eval_accuracy']:.3f}" if i.get("status") == "ok" else f"{lr:g}: {i.get('status')}"
+        best = best_rate(dict(ok), strategy_from_spec(spec).defaults.learning_rate, metric)
+        scores = ", ".join(f"{lr:g}: {i[metric.key]:.3f}" if i.get("status") == "ok" else f"{lr:g}: {i.get('status')}"
                            for lr, i in sorted(tried, key=lambda t: t[0]))
-        lines.append(f"lr search, {spec}: {best:g} chosen (held-out accuracy {scores})")
+        lines.append(f"lr search, {spec}: {best:g} chosen (held-out {metric.label} {scores})")
     if lines and split:
         lines.append(f"lr search scored on: {split}")
     return lines

@@ -7,14 +7,11 @@ is the run's own and a crash only loses that run.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import math
-import re
 import tempfile
 import time
 import warnings
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -22,98 +19,19 @@ import torch
 
 from . import architectures as arch
 from . import measure
-from .errors import OptionError, PeftkitError
+from .errors import PeftkitError
 from .feature_cache import FeatureCache
 from .registry import strategy_from_spec
 from .launch import fsdp_launched
-
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    """Everything that defines one run. Hyperparameters left at None take the strategy's defaults."""
-
-    model: str
-    dataset: str
-    strategy: str  # a SPEC
-    seed: int = 0
-    epochs: float | None = None
-    learning_rate: float | None = None
-    warmup: float | None = None  # fraction of training steps
-    weight_decay: float | None = None
-    batch_size: int = 16
-    max_length: int = 128
-    max_train_samples: int | None = None
-    max_eval_samples: int | None = None
-    text_column: str | None = None
-    text_pair_column: str | None = None
-    label_column: str | None = None
-    eval_split: str | None = None
-    precision: str = "auto"
-    trust_remote_code: bool = False
-    # added later: left out of the run id while at their defaults, so that earlier results still resume
-    gradient_checkpointing: bool = False
-    gradient_accumulation_steps: int = 1
-    drop_invalid_rows: bool = False  # drop rows with an empty text or a missing label instead of refusing the data
-
-    def __post_init__(self):
-        for f in fields(self):  # inf passes "positive", nan fails every comparison: refuse both, by name
-            value = getattr(self, f.name)
-            if isinstance(value, float) and not math.isfinite(value):
-                raise OptionError(f"{f.name.replace('_', '-')} must be a finite number, got {value}")
-        for name in ("epochs", "learning_rate", "batch_size", "max_length", "max_train_samples", "max_eval_samples",
-                     "gradient_accumulation_steps"):
-            value = getattr(self, name)
-            if value is not None and not value > 0:
-                raise OptionError(f"{name.replace('_', '-')} must be positive, got {value}")
-        for name in ("warmup", "weight_decay"):
-            value = getattr(self, name)
-            if value is not None and not 0 <= value < (1 if name == "warmup" else math.inf):
-                raise OptionError(f"{name.replace('_', '-')} must be "
-                                  f"{'in [0, 1)' if name == 'warmup' else '0 or more'}, got {value}")
-        if self.precision not in PRECISIONS:
-            raise OptionError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
-
-    def resolved(self) -> "RunConfig":
-        """This config with the strategy's default hyperparameters filled in."""
-        d = strategy_from_spec(self.strategy).defaults
-        return replace(
-            self,
-            epochs=self.epochs if self.epochs is not None else d.epochs,
-            learning_rate=self.learning_rate if self.learning_rate is not None else d.learning_rate,
-            warmup=self.warmup if self.warmup is not None else d.warmup,
-            weight_decay=self.weight_decay if self.weight_decay is not None else d.weight_decay,
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "RunConfig":
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
-
-    def run_id(self) -> str:
-        """Stable name of the run: strategy, seed and a hash of the resolved config."""
-        identity = {k: v for k, v in self.resolved().to_dict().items()
-                    if not (k in _LATE_FIELDS and v == _LATE_FIELDS[k])}
-        digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:10]
-        slug = re.sub(r"[^A-Za-z0-9]+", "-", self.strategy).strip("-")
-        return f"{slug}__seed{self.seed}__{digest}"
-
-
-_LATE_FIELDS = {"gradient_checkpointing": False, "gradient_accumulation_steps": 1, "drop_invalid_rows": False}
+from .settings import PRECISIONS, RunConfig, resolve_precision  # noqa: F401  (importable from here, as before)
 
 
 # -- measurement helpers ---------------------------------------------------------------------------
 
 def _precision_flags(precision: str) -> dict[str, bool]:
-    if precision == "auto":
-        if not torch.cuda.is_available():
-            return {}
-        precision = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    return {"bf16": precision == "bf16", "fp16": precision == "fp16"}
+    """The Trainer's flags for ``precision`` on this machine (settings.resolve_precision)."""
+    resolved = resolve_precision(precision)
+    return {"bf16": resolved == "bf16", "fp16": resolved == "fp16"}
 
 
 def _estimate(config: RunConfig, model_config, num_labels: int):
@@ -130,8 +48,7 @@ def _estimate(config: RunConfig, model_config, num_labels: int):
 
 
 def _compute_dtype(precision: str) -> str:
-    flags = _precision_flags(precision)
-    return "bf16" if flags.get("bf16") else "fp16" if flags.get("fp16") else "fp32"
+    return resolve_precision(precision)
 
 
 class Diverged(PeftkitError):
@@ -182,7 +99,7 @@ def load_model_and_tokenizer(config: RunConfig, model_config, num_labels: int, l
 def task_for(config: RunConfig):
     from .tasks import get_task
 
-    return get_task(getattr(config, "task", None))
+    return get_task(config.task)
 
 
 def preflight(config: RunConfig, specs: tuple[str, ...] = ()):
@@ -201,7 +118,7 @@ def preflight(config: RunConfig, specs: tuple[str, ...] = ()):
         check_length(model_config, config.max_length, strategy_from_spec(spec).virtual_tokens().prompt, "--max-length")
     return model_config, task_for(config).load_data(
         config.dataset, text_column=config.text_column, text_pair_column=config.text_pair_column,
-        label_column=config.label_column, eval_split=config.eval_split, seed=config.seed,
+        label_column=config.label_column, eval_split=config.eval_split, holdout=config.holdout, seed=config.seed,
         max_train_samples=config.max_train_samples, max_eval_samples=config.max_eval_samples,
         drop_invalid_rows=config.drop_invalid_rows)
 

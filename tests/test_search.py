@@ -8,7 +8,7 @@ import pytest
 
 from peftkit import demo
 from peftkit.compare import StrategyRun
-from peftkit.data import TRAIN_HOLDOUT, load_text_classification
+from peftkit.data import load_text_classification
 from peftkit.errors import OptionError
 from peftkit.search import candidates, choose, parse_grid, plan
 from peftkit.training import RunConfig
@@ -32,13 +32,15 @@ def test_holdout_comes_from_train_and_leaves_the_evaluation_split_alone(tmp_path
         rows = [f"{split} sentence number {i},{i % 2}" for i in range(n)]
         (data / f"{split}.csv").write_text("text,label\n" + "\n".join(rows) + "\n")
     normal = load_text_classification(str(data), seed=0)
-    search = load_text_classification(str(data), seed=0, eval_split=TRAIN_HOLDOUT)
+    search = load_text_classification(str(data), seed=0, holdout=True)
     train_texts = set(normal.train["text"])
     assert set(search.eval["text"]) <= train_texts
     assert not set(search.eval["text"]) & set(search.train["text"])
     assert len(search.eval) == 8 and len(search.train) == 72
     assert "held out from the training data" in search.eval_split
     assert sorted(set(search.eval["label"])) == [0, 1]  # stratified
+    spelled = load_text_classification(str(data), seed=0, eval_split="train-holdout")  # evaluate --eval-split's way
+    assert spelled.eval["text"] == search.eval["text"] and spelled.eval_split == search.eval_split
 
 
 def test_candidates_plan_and_choice():
@@ -51,7 +53,7 @@ def test_candidates_plan_and_choice():
     runs = [StrategyRun("lora"), StrategyRun("head", {"learning_rate": 0.1})]  # a given rate is not searched
     (p,) = plan(base, runs, seed=3, grid=(0.5, 1, 2))
     assert p.spec == "lora" and [c.learning_rate for c in p.configs] == [0.0005, 0.001, 0.002]
-    assert all(c.eval_split == TRAIN_HOLDOUT and c.seed == 3 for c in p.configs)
+    assert all(c.holdout and c.eval_split is None and c.seed == 3 for c in p.configs)
     results = {c.run_id(): {"train_info": {"status": "ok", "eval_accuracy": acc, "eval_loss": 0.5}}
                for c, acc in zip(p.configs, (0.8, 0.9, 0.9))}
     best, tried = choose(p, results)
@@ -105,3 +107,50 @@ def test_compare_on_the_holdout_without_search(assets):
     (record,) = [json.loads(p.read_text()) for p in (out / "runs").glob("*.json")]
     assert "held out from the training data" in record["train_info"]["eval_split"]
     assert record["train_info"]["num_train_samples"] == 72
+
+
+def test_a_rate_the_user_set_is_never_searched():
+    """--learning-rate and a recipe's learning_rate are rates the user set, as --hp s.learning_rate is:
+    never searched, and so never replaced by a searched one."""
+    from peftkit.compare import plan_comparison
+
+    base = RunConfig(model="m", dataset="d", strategy="full", learning_rate=0.01)
+    assert plan(base, [StrategyRun("lora"), StrategyRun("head")], seed=0, grid=(1, 2)) == []
+    for flags, recipe in (({"learning_rate": 0.01}, {}), ({}, {"learning_rate": 0.01}),
+                          ({"hp": ("lora.learning_rate=0.01", "head.learning_rate=0.01")}, {})):
+        planned = plan_comparison({"model": "m", "dataset": "d", "specs": ("lora", "head"), "search": "lr", **flags},
+                                  recipe)
+        assert planned.search_plans() == [], (flags, recipe)
+        assert {c.learning_rate for c in planned.runs()} == {0.01}
+    planned = plan_comparison({"model": "m", "dataset": "d", "specs": ("lora", "head"), "search": "lr",
+                               "hp": ("head.learning_rate=0.01",)})
+    assert [p.spec for p in planned.search_plans()] == ["lora"]  # the other one is still searched
+
+
+def test_the_rate_the_report_calls_chosen_is_the_rate_the_runs_use(tmp_path):
+    """A tie on held-out accuracy and loss goes to the rate nearer the default, in the runs and in the
+    report's note alike (the note took the first record of the tie)."""
+    from peftkit.search import SEARCH_DIR, notes_from
+    from peftkit.store import ResultStore
+
+    base = RunConfig(model="m", dataset="d", strategy="full")
+    for seed in range(50):  # a seed whose default-rate record is not the first file of the tie
+        (p,) = plan(base, [StrategyRun("lora")], seed=seed, grid=(0.5, 1, 2))
+        default = next(c for c in p.configs if c.learning_rate == p.default_lr)
+        rival = min((c for c in p.configs if c is not default), key=lambda c: c.run_id())
+        if rival.run_id() < default.run_id():
+            break
+    else:
+        pytest.fail("no seed puts a rival rate's record first")
+    store = ResultStore(tmp_path / SEARCH_DIR)
+    results = {}
+    for config in p.configs:
+        tied = config in (default, rival)
+        info = {"status": "ok", "eval_accuracy": 0.9 if tied else 0.5, "eval_loss": 0.3}
+        record = {"run_info": {"run_id": config.run_id(), "config": config.resolved().to_dict()}, "train_info": info}
+        store.write(config.run_id(), record)
+        results[config.run_id()] = record
+    best, _ = choose(p, results)
+    assert best == p.default_lr == 0.001
+    (note,) = [n for n in notes_from(tmp_path) if n.startswith("lr search, lora:")]
+    assert note.startswith(f"lr search, lora: {best:g} chosen"), note

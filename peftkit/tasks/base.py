@@ -8,12 +8,13 @@ they never assume one. Tasks register in ``peftkit/tasks/__init__.py``.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
-
-import numpy as np
-from torch import nn
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..report_metric import Metric
+
+if TYPE_CHECKING:  # the settings import the task names: keep this light (no torch at import)
+    import numpy as np
+    from torch import nn
 
 
 class Task:

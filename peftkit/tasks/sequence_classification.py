@@ -8,12 +8,14 @@ cross-entropy of the predictions.
 
 from __future__ import annotations
 
-import numpy as np
-from torch import nn
+from typing import TYPE_CHECKING
 
-from .. import architectures as arch
 from ..report_metric import ACCURACY
 from .base import Task
+
+if TYPE_CHECKING:  # the settings import the task names: keep this light (no torch at import)
+    import numpy as np
+    from torch import nn
 
 
 def classification_metrics(logits: np.ndarray, labels: np.ndarray) -> dict[str, float]:
@@ -27,6 +29,8 @@ def classification_metrics(logits: np.ndarray, labels: np.ndarray) -> dict[str, 
 
 def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
     """Mean cross-entropy of the gathered predictions (the same on one process or many)."""
+    import numpy as np
+
     logits = logits.astype(np.float64)
     shifted = logits - logits.max(-1, keepdims=True)
     log_probs = shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
@@ -64,6 +68,8 @@ class SequenceClassification(Task):
         return {**classification_metrics(predictions, labels), "loss": cross_entropy(predictions, labels)}
 
     def head(self, model: nn.Module) -> tuple[str, ...]:
+        from .. import architectures as arch
+
         return arch.arch_for(model).head
 
     def predict(self, model, tokenizer, texts, batch_size=32):
