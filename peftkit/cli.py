@@ -161,7 +161,7 @@ def train_command(spec, model, dataset, output, seed, trust_remote_code, **flags
     from .compare import record_for
     from .errors import UnsupportedError
     from .launch import distributed_world, launch_notes
-    from .output import check_new_output, check_writable, publish, trainable_bytes
+    from .output import atomic_write_text, check_new_output, check_writable, publish, trainable_bytes
     from .report import human_bytes
     from .tasks import get_task
     from .training import RunConfig, train_and_evaluate
@@ -193,7 +193,7 @@ def train_command(spec, model, dataset, output, seed, trust_remote_code, **flags
         publish(tmp / "artifact", out, {"metrics.json": metrics})
     except OSError as e:
         with contextlib.suppress(OSError):
-            (tmp / "artifact" / "metrics.json").write_text(metrics)
+            atomic_write_text(tmp / "artifact" / "metrics.json", metrics)
         raise PeftkitError(f"cannot write {out} ({e.strerror or e}): nothing was left there; the finished "
                            f"training is kept in {tmp / 'artifact'} (move it where you want it)") from None
     shutil.rmtree(tmp, ignore_errors=True)

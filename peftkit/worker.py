@@ -131,9 +131,9 @@ def main(argv: list[str]) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     warnings.filterwarnings("ignore")
     result = outcome(json.loads(config_path.read_text()))
-    tmp = result_path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, default=str))
-    os.replace(tmp, result_path)
+    from .output import atomic_write_text
+
+    atomic_write_text(result_path, json.dumps(result, default=str))
     return 0
 
 
