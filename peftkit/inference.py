@@ -36,7 +36,8 @@ def usable_length(model, max_length: int) -> int:
     from . import architectures as arch
 
     limit = arch.position_limit(arch.unwrap(model).config)
-    prompt = model.peftkit_strategy.virtual_tokens().prompt
+    made_by = getattr(model, "peftkit_strategy", None)  # None: a plain transformers model (a merged one)
+    prompt = made_by.virtual_tokens().prompt if made_by is not None else 0
     return max_length if limit is None else max(1, min(max_length, limit - prompt))
 
 
