@@ -126,14 +126,16 @@ def _print_notes(console, notes: list[str]) -> None:
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 def report_command(directory: str, fmt: str) -> None:
     """Rebuild report.md, results.csv, results.json and plot.png from a results directory."""
-    from .compare import rows_from_store, store_metric, write_all_reports
+    from .compare import rows_from_store, write_all_reports
     from .report import aggregate, print_summary, summary_table
     from .store import ResultStore
 
     store = ResultStore(directory)
     if not store.runs_dir.is_dir():
         raise PeftkitError(f"{directory} holds no results (no runs/ folder); pass the --output of a compare run")
-    metric = store_metric(store.records())
+    from .tasks import task_of_records
+
+    metric = task_of_records(store.records()).primary
     summary = aggregate(rows_from_store(store), metric)
     paths = write_all_reports(store, title=f"peftkit compare: {directory}", notes=[])
     if fmt == "table":  # the console's few columns; report.md, csv and json have them all

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .report_metric import ACCURACY, Metric
-from .tasks import get_task
+from .tasks import get_task, task_of_records
 from . import search
 from .errors import OptionError, PeftkitError
 from .launch import distributed_world
@@ -398,11 +398,4 @@ def write_all_reports(store: ResultStore, title: str, notes: list[str]) -> dict[
     meta = records[-1]["meta_info"] if records else meta_info()
     return write_reports(rows_from_store(store), store.directory, title=title,
                          notes=[*notes, *data_notes(records), *search.notes_from(store.directory)], meta=meta,
-                         metric=store_metric(records))
-
-
-def store_metric(records: list[dict[str, Any]]) -> Metric:
-    """What the runs of a store rank by: their task's primary metric (sequence classification's before runs
-    recorded a task)."""
-    tasks = {r.get("run_info", {}).get("config", {}).get("task") for r in records}
-    return get_task(next(iter(tasks - {None}), None)).primary
+                         metric=task_of_records(records).primary)

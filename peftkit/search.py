@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .report_metric import ACCURACY, Metric
-from .tasks import get_task
+from .tasks import get_task, task_of_records
 from .errors import OptionError
 from .registry import strategy_from_spec
 from .store import ResultStore
@@ -104,10 +104,10 @@ def notes_from(directory: str | Path) -> list[str]:
     if not store.runs_dir.is_dir():
         return []
     per_strategy: dict[str, list[tuple[float, dict]]] = {}
-    split, metric = None, ACCURACY
-    for record in store.records():
+    records = store.records()
+    split, metric = None, task_of_records(records).primary
+    for record in records:
         config = record["run_info"]["config"]
-        metric = get_task(config.get("task")).primary
         per_strategy.setdefault(config["strategy"], []).append((config["learning_rate"], record["train_info"]))
         split = split or record["train_info"].get("eval_split")
     lines = []

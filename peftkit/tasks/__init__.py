@@ -19,6 +19,12 @@ def get_task(name: str | None = None) -> Task:
         raise OptionError(f"unknown task '{name}'; valid tasks: {', '.join(TASKS)}") from None
 
 
+def task_of_records(records) -> Task:
+    """The task of a store's run records (sequence classification's for records from before runs named one)."""
+    tasks = {r.get("run_info", {}).get("config", {}).get("task") for r in records}
+    return get_task(next(iter(tasks - {None}), None))
+
+
 def task_of(model) -> Task:
     """The task a transformers model was built for, from its class (``BertForSequenceClassification``...)."""
     from .. import architectures as arch
@@ -30,4 +36,4 @@ def task_of(model) -> Task:
     raise OptionError(f"{cls.__name__} is not a model of a task peftkit knows ({', '.join(TASKS)})")
 
 
-__all__ = ["DEFAULT_TASK", "Metric", "TASKS", "Task", "get_task", "task_of"]
+__all__ = ["DEFAULT_TASK", "Metric", "TASKS", "Task", "get_task", "task_of", "task_of_records"]

@@ -61,8 +61,3 @@ class Task:
         """Metrics on ``data.eval`` plus the task's report (``report``: text) and confusion matrix
         (``confusion_matrix``: array, rows true, columns predicted) for ``peftkit evaluate``."""
         raise NotImplementedError
-
-    def score(self, train_info: dict[str, Any]) -> float:
-        """A finished run's primary metric, -1 when it has none (the LR search ranks by it)."""
-        value = train_info.get(self.primary.key)
-        return -1.0 if value is None else float(value)
