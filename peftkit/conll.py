@@ -136,7 +136,8 @@ def check_splits(splits: dict[str, Sentences], dataset: str) -> str:
     different schemes, an evaluation split with entity types the train split never has."""
     schemes = {split: detect_scheme(s.tags, s.source) for split, s in splits.items()}
     if len(set(schemes.values())) > 1:
-        shown = ", ".join(f"{split} {scheme}" for split, scheme in schemes.items())
+        train_first = sorted(schemes.items(), key=lambda item: item[0] != "train")
+        shown = ", ".join(f"{split} {scheme}" for split, scheme in train_first)
         raise PeftkitError(f"{dataset}: the splits use different tag schemes ({shown}); convert them to one")
     known = set(entity_types(splits["train"].tags))
     for split, sentences in splits.items():
