@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from peftkit import reading
+from peftkit.data import load_text_classification
 from peftkit.errors import PeftkitError
 from peftkit.token_reading import is_token_dataset, read_token_splits
 
@@ -279,3 +280,18 @@ def test_is_token_dataset_on_the_shared_data():
     assert is_token_dataset(str(CONLL)) and is_token_dataset(str(CONLL / "train.txt"))
     assert not is_token_dataset(str(SST2)) and not is_token_dataset(str(SST2 / "train.csv"))
 
+
+def test_sequence_classification_refuses_token_data(tmp_path):
+    (tmp_path / "conll").mkdir()
+    (tmp_path / "conll" / "train.txt").write_text(CONLL_TEXT)
+    for dataset, found in ((tmp_path / "conll", "CoNLL columns"),
+                           (tmp_path / "conll" / "train.txt", "CoNLL columns"),
+                           (write_train(tmp_path, ROWS), "column 'tokens' holds lists of tokens")):
+        refused(lambda: load_text_classification(str(dataset)), f"{dataset} is token-classification data ({found}",
+                "pass --task token-classification", "it is inferred from the data")
+    rows = [{"text": r["tokens"], "label": i % 2} for i, r in enumerate(ROWS)]
+    text_lists = write_rows(tmp_path / "lists.jsonl", rows)
+    refused(lambda: load_text_classification(str(text_lists)), "column 'text' holds lists of tokens")
+    # a list column that is not the text column leaves sentence data alone
+    rows = [{"text": f"film {i}", "tokens": ["film", str(i)], "label": i % 2} for i in range(20)]
+    assert load_text_classification(str(write_rows(tmp_path / "fine.jsonl", rows))).text_column == "text"
