@@ -5,13 +5,14 @@
 ``dev.txt`` / ``validation.txt``, ``test.txt``; other suffixes as long as the stem names the split). The tags
 are the last column unless ``label_column`` names another: its number, counting the word as 1. Every
 line of a file has the same number of columns; the tags follow one scheme (``tagging.detect_scheme``); an
-evaluation split may not hold entity types the train split never has. Each problem is one line naming the
-file, the line and the fix.
+evaluation split may not hold entity types the train split never has (``check_splits``, which
+``token_reading`` uses for the other forms of token data too). Each problem is one line naming the file, the
+line and the fix.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .errors import PeftkitError, read_user_text
@@ -23,14 +24,22 @@ DOCSTART = "-DOCSTART-"
 
 @dataclass
 class Sentences:
-    """The sentences of one file: words and their tags."""
+    """The sentences of one split or file: words and their tags. ``source`` says where they come from, as
+    messages name it: ``data/train.txt`` (``read_conll``), ``the validation split (data/valid.txt)``,
+    ``the test split (conll2003)`` (``describe``)."""
 
-    path: Path
+    source: str
     words: list[list[str]]
     tags: list[list[str]]
 
     def __len__(self) -> int:
         return len(self.words)
+
+
+def describe(split: str, where: str) -> str:
+    """How messages name a split: ``the validation split (data/valid.txt)``; ``where``: its file, the
+    dataset's path or its hub name."""
+    return f"the {split} split ({where})"
 
 
 def looks_like_conll(path: Path) -> bool:
@@ -103,7 +112,7 @@ def read_conll(path: str | Path, label_column: str | None = None) -> Sentences:
         tags.append(current[1])
     if not words:
         raise PeftkitError(f"{path} holds no sentence (token lines separated by blank lines); pass a CoNLL file")
-    return Sentences(path, words, tags)
+    return Sentences(str(path), words, tags)
 
 
 def conll_files(path: Path) -> dict[str, Path]:
@@ -122,17 +131,25 @@ def conll_files(path: Path) -> dict[str, Path]:
     return found
 
 
-def read_splits(path: str | Path, label_column: str | None = None) -> tuple[dict[str, Sentences], str]:
-    """({split: sentences}, the tag scheme) of a CoNLL file or directory, checked across splits."""
-    splits = {split: read_conll(file, label_column) for split, file in conll_files(Path(path)).items()}
-    schemes = {split: detect_scheme(s.tags, str(s.path)) for split, s in splits.items()}
+def check_splits(splits: dict[str, Sentences], dataset: str) -> str:
+    """The tag scheme ``splits`` (train and any others) share. Refused: a split that mixes schemes, splits in
+    different schemes, an evaluation split with entity types the train split never has."""
+    schemes = {split: detect_scheme(s.tags, s.source) for split, s in splits.items()}
     if len(set(schemes.values())) > 1:
-        shown = ", ".join(f"{split} {scheme}" for split, scheme in schemes.items())
-        raise PeftkitError(f"{path}: the splits use different tag schemes ({shown}); convert them to one")
+        train_first = sorted(schemes.items(), key=lambda item: item[0] != "train")
+        shown = ", ".join(f"{split} {scheme}" for split, scheme in train_first)
+        raise PeftkitError(f"{dataset}: the splits use different tag schemes ({shown}); convert them to one")
     known = set(entity_types(splits["train"].tags))
     for split, sentences in splits.items():
         unseen = sorted(set(entity_types(sentences.tags)) - known)
         if unseen:
-            raise PeftkitError(f"the {split} split ({sentences.path}) has entity types the train split never has: "
+            raise PeftkitError(f"{sentences.source} has entity types the train split never has: "
                                f"{', '.join(unseen)}; fix the data or pass another --eval-split")
-    return splits, schemes["train"]
+    return schemes["train"]
+
+
+def read_splits(path: str | Path, label_column: str | None = None) -> tuple[dict[str, Sentences], str]:
+    """({split: sentences}, the tag scheme) of a CoNLL file or directory, checked across splits."""
+    splits = {split: replace(read_conll(file, label_column), source=describe(split, str(file)))
+              for split, file in conll_files(Path(path)).items()}
+    return splits, check_splits(splits, str(path))

@@ -24,6 +24,7 @@ import numpy as np
 from .errors import PeftkitError
 from .reading import FILE_TYPES, SPLIT_ALIASES, read_splits  # noqa: F401 - FILE_TYPES: part of this API
 from .settings import HOLDOUT_SPLIT
+from .token_reading import refuse_token_data
 
 TEXT_COLUMNS = ("text", "sentence", "sentence1", "review", "content", "document", "question", "question1", "premise")
 PAIR_COLUMNS = ("text_pair", "sentence2", "question2", "hypothesis")
@@ -310,10 +311,12 @@ def load_text_classification(dataset: str, *, text_column: str | None = None, te
     on): evaluate on a stratified share of train held out, never on the evaluation split; ``eval_split``
     "train-holdout" says the same (the command line's spelling, which `evaluate --eval-split` passes)."""
     _check_options(validation_fraction, max_train_samples, max_eval_samples)
+    refuse_token_data(str(dataset))  # CoNLL: the readers below would call it an unknown file type
     splits = read_splits(str(dataset))
     train_raw = splits["train"]
     if len(train_raw) == 0:
         raise PeftkitError(f"the train split of {dataset} is empty; give it rows")
+    refuse_token_data(str(dataset), train_raw, text_column, TEXT_COLUMNS)  # a text column of token lists
     text, pair, label = _choose_columns(train_raw.column_names, text_column, text_pair_column, label_column)
     notes: list[str] = []
     if drop_invalid_rows:

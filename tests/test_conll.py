@@ -1,5 +1,6 @@
 """peftkit/conll.py: CoNLL column files, read as they ship, and refused in one line when they cannot be."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -55,6 +56,20 @@ def test_an_invalid_tag_names_the_line(tmp_path):
 def test_a_file_without_sentences_is_refused(tmp_path):
     with pytest.raises(PeftkitError, match="holds no sentence"):
         read_conll(write(tmp_path, "train.txt", "-DOCSTART- -X- -X- O\n\n\n"))
+
+
+def test_sentences_say_where_they_come_from(tmp_path):
+    path = write(tmp_path, "train.txt", SAMPLE)
+    assert read_conll(path).source == str(path)
+    write(tmp_path, "dev.txt", SAMPLE)
+    splits, _ = read_splits(tmp_path)
+    assert splits["validation"].source == f"the validation split ({tmp_path / 'dev.txt'})"
+
+
+def test_a_split_that_mixes_schemes_is_named(tmp_path):
+    write(tmp_path, "train.txt", SAMPLE.replace("B-MISC", "S-MISC").replace("B-PER", "I-PER"))
+    with pytest.raises(PeftkitError, match=re.escape(f"the train split ({tmp_path / 'train.txt'}) mixes tag schemes")):
+        read_splits(tmp_path)
 
 
 def test_a_directory_names_its_splits(tmp_path):
