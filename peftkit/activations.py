@@ -125,12 +125,13 @@ def _top(m: arch.Memory) -> tuple[Saved, ...]:
     return _pre_norm(name, m.block == "pre-rms", m.final_norm or "")
 
 
-def layout_for(spec: arch.ArchSpec) -> Layout:
-    """What the family of ``spec`` saves, from what ``architectures.py`` declares of it."""
+def layout_for(spec: arch.ArchSpec, per_token: bool = False) -> Layout:
+    """What the family of ``spec`` saves, from what ``architectures.py`` declares of it; ``per_token``: its
+    token-classification model, whose head reads every position."""
     m = spec.memory
     return Layout(block=_block(spec), attn_out=f"(?:{spec.attn_out})", embeddings=_embeddings(m), top=_top(m),
                   attention=spec.attention, attention_dropout=m.attention_dropout, activation=m.activation,
-                  head_input=m.head_input, head_vectors=m.head_vectors)
+                  head_input="tokens" if per_token else m.head_input, head_vectors=m.head_vectors)
 
 
 # Tensors (the size of the non-linearity's input) each activation function saves, as transformers
@@ -357,9 +358,10 @@ def activation_breakdown(model: nn.Module, s: Shapes, d: Dtypes, *, gradient_che
                          device: str = "cuda", prefix_tokens: int = 0) -> dict[str, int]:
     """Saved-for-backward bytes by region: embeddings, layers, top of the body, head, weight copies."""
     from .params import _added_parameter_ids
+    from .tasks import task_of
 
     base = arch.unwrap(model)
-    config, layout = base.config, layout_for(arch.arch_for(model))
+    config, layout = base.config, layout_for(arch.arch_for(model), task_of(model).per_token)
     blocks = arch.block_sequence(model)
     start = lowest_trained_level(model, blocks, prefix_tokens)
     everything = _trainable_names(base)

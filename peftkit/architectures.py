@@ -59,7 +59,7 @@ class ArchSpec:
     model_types: tuple[str, ...]  # config.model_type values
     body: str  # attribute of the *ForSequenceClassification model holding the pretrained body
     layers: str  # dotted path to the ModuleList of transformer blocks
-    head: tuple[str, ...]  # top-level modules that form the (new, randomly initialised) task head
+    head: tuple[str, ...]  # top-level modules that form the (new, randomly initialised) sentence head
     top: tuple[str, ...]  # body modules above the last block (pooler, final norm)
     query: str
     key: str
@@ -78,6 +78,16 @@ class ArchSpec:
     # how attention is computed: through transformers' attention interface, or in the family's own
     # module with disentangled relative-position scores (DeBERTa); prefixes are injected accordingly
     attention: Literal["interface", "disentangled"] = "interface"
+    # the head of the ...ForTokenClassification model: a linear layer on every position (no pooler, and
+    # DistilBERT's pre_classifier and DeBERTa's ContextPooler are not there)
+    token_head: tuple[str, ...] = ("classifier",)
+
+    @property
+    def heads(self) -> tuple[str, ...]:
+        """The head modules of every task's model. A name that one task's model has, another's has not
+        (GPT-2: ``score`` classifies sentences, ``classifier`` tokens), so they tell a head parameter apart
+        in any model of the family."""
+        return tuple(dict.fromkeys(self.head + self.token_head))
 
     @property
     def readout(self) -> int:
@@ -114,6 +124,7 @@ _LLAMA_LIKE = dict(
     body="model",
     layers="model.layers",
     head=("score",),
+    token_head=("score",),
     top=("model.norm",),
     query=r"self_attn\.q_proj",
     key=r"self_attn\.k_proj",
@@ -294,7 +305,7 @@ def canonical_name(name: str) -> str:
 
 
 def is_head_name(spec: ArchSpec, name: str) -> bool:
-    return canonical_name(name).split(".", 1)[0] in spec.head
+    return canonical_name(name).split(".", 1)[0] in spec.heads
 
 
 def is_top_name(spec: ArchSpec, name: str) -> bool:
@@ -307,7 +318,7 @@ def layer_depth(spec: ArchSpec, name: str, num_blocks: int) -> int:
     """Depth of a parameter counted from the top: 0 head, 1 the top block (with pooler / final
     norm), ..., num_blocks the bottom block, num_blocks + 1 embeddings and everything else."""
     name = canonical_name(name)
-    if name.split(".", 1)[0] in spec.head:
+    if name.split(".", 1)[0] in spec.heads:
         return 0
     prefix = spec.layers + "."
     if name.startswith(prefix):

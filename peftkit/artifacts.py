@@ -296,7 +296,7 @@ def load_trained_tensors(model: nn.Module, directory: Path) -> nn.Module:
 
 
 def merge(directory: str | Path, output: str | Path, base_model: str | None = None) -> Path:
-    """Fold what was trained into a plain transformers model directory (AutoModelForSequenceClassification)."""
+    """Fold what was trained into a plain transformers model directory (its task's ``AutoModelFor...``)."""
     from .output import written_beside
 
     meta = read_metadata(directory)

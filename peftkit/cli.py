@@ -13,9 +13,16 @@ import click
 from . import __version__
 from .errors import PeftkitError, UnsupportedError
 from .settings import COMMAND_LINE
+from .tasks import DEFAULT_TASK, TASKS
 from .tables import FORMATS, render
 
 _DEBUG = False
+
+
+def task_option(f):
+    """--task of the commands that build a model without data (params, estimate)."""
+    return click.option("--task", type=click.Choice(list(TASKS)), default=DEFAULT_TASK, show_default=True,
+                        help="The task whose model to build (its head).")(f)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -63,11 +70,13 @@ PARAMS_COLUMNS = [
 @click.option("--model", "-m", "model_name", default="builtin:bert-base", show_default=True,
               help="Hub id, local model directory, config.json file, or builtin:bert-base / builtin:tiny-bert.")
 @click.option("--num-labels", default=2, show_default=True, type=click.IntRange(min=1), help="Size of the task head.")
+@task_option
 @click.option("--strategy", "-s", "specs", multiple=True, metavar="SPEC",
               help="name or name:key=value,... (repeatable); default: every registered strategy.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 @click.option("--trust-remote-code", is_flag=True, help="Allow custom model code from the hub (off by default).")
-def params_command(model_name: str, num_labels: int, specs: tuple[str, ...], fmt: str, trust_remote_code: bool) -> None:
+def params_command(model_name: str, num_labels: int, task: str, specs: tuple[str, ...], fmt: str,
+                   trust_remote_code: bool) -> None:
     """Parameter-efficiency table without training: the model is built on the meta device."""
     from .modeling import build_on_meta, load_config
     from .params import count_parameters
@@ -77,7 +86,7 @@ def params_command(model_name: str, num_labels: int, specs: tuple[str, ...], fmt
     strategies = [strategy_from_spec(s) for s in (specs or list_strategies())]  # validate all first
     rows = []
     for strategy in strategies:
-        model = build_on_meta(copy.deepcopy(config), num_labels)
+        model = build_on_meta(copy.deepcopy(config), num_labels, task)
         row = {"strategy": strategy.spec(), "model": model_name}
         try:
             counts = count_parameters(strategy.apply(model))
@@ -88,7 +97,7 @@ def params_command(model_name: str, num_labels: int, specs: tuple[str, ...], fmt
                      "trainable_percent": counts.percent, "head_params": counts.head_trainable,
                      "breakdown": counts.breakdown})
     columns = PARAMS_COLUMNS if any(r.get("reason") for r in rows) else PARAMS_COLUMNS[:-1]
-    render(rows, columns, fmt, title=f"{model_name} ({config.model_type}, {num_labels} labels)")
+    render(rows, columns, fmt, title=f"{model_name} ({config.model_type}, {task}, {num_labels} labels)")
 
 
 def run_options(f):
@@ -171,7 +180,7 @@ def train_command(spec, model, dataset, output, seed, trust_remote_code, **flags
     out = Path(output)
     check_new_output(out)
     config = RunConfig(model=model, dataset=dataset, strategy=spec, seed=seed, trust_remote_code=trust_remote_code,
-                       **{k: v for k, v in flags.items() if v is not None})
+                       **{k: v for k, v in flags.items() if v is not None}).with_task()
     console = Console()
     main_process = distributed_world()[1] == 0  # the launcher's RANK: known before any process group exists
     if main_process:

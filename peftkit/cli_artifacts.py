@@ -19,7 +19,8 @@ from .tables import FORMATS, render
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 def predict_command(directory, texts, text_file, batch_size, fmt) -> None:
-    """Label names and scores for texts, with a model trained by peftkit."""
+    """Label names and scores for texts (entities with their types, scores and character offsets for a
+    token-classification model), with a model trained by peftkit."""
     items = list(texts)
     if text_file:
         items += [line.rstrip("\n") for line in read_user_text(text_file).splitlines() if line.strip()]
@@ -29,8 +30,13 @@ def predict_command(directory, texts, text_file, batch_size, fmt) -> None:
     from .tasks import task_of
 
     model, tokenizer = load_for_inference(directory)
-    rows = [{"text": t, **r} for t, r in zip(items, task_of(model).predict(model, tokenizer, items, batch_size))]
-    render(rows, [("text", "text"), ("label", "label"), ("score", "score")], fmt)
+    task = task_of(model)
+    predictions = list(zip(items, task.predict(model, tokenizer, items, batch_size)))
+    if fmt == "json":  # one object per text (a token task's: its entities)
+        rows = [task.prediction_record(t, p) for t, p in predictions]
+    else:
+        rows = [row for t, p in predictions for row in task.prediction_rows(t, p)]
+    render(rows, task.prediction_columns, fmt)
 
 
 @cli.command("evaluate")
@@ -48,7 +54,9 @@ def predict_command(directory, texts, text_file, batch_size, fmt) -> None:
               help="Drop rows with an empty text or a missing label (default: as training did, from DIRECTORY/metrics.json).")
 def evaluate_command(directory, dataset, eval_split, text_column, text_pair_column, label_column, max_eval_samples, seed,
                      output, drop_invalid_rows) -> None:
-    """Accuracy, macro precision/recall/F1, per-class report and confusion matrix (printed and PNG)."""
+    """Accuracy, macro precision/recall/F1, per-class report and confusion matrix (printed and PNG); for a
+    token-classification model entity precision/recall/F1, token accuracy, the per-type report and the
+    confusion of entity types (O: no entity on that exact span)."""
     import json
 
     from .inference import load_for_inference, plot_confusion
@@ -68,16 +76,17 @@ def evaluate_command(directory, dataset, eval_split, text_column, text_pair_colu
         raise PeftkitError(f"the dataset's labels {data.label_names} differ from the model's {names}")
     result = task.evaluate(model, tokenizer, data)
     matrix, report = result.pop("confusion_matrix"), result.pop("report")
+    labels = result.pop("confusion_labels", names)
     out = Path(output or directory)
     out.mkdir(parents=True, exist_ok=True)
-    plot_confusion(matrix, names, out / "confusion_matrix.png")
+    plot_confusion(matrix, labels, out / "confusion_matrix.png")
     atomic_write_text(out / "evaluation.json", json.dumps({"dataset": dataset, "split": data.eval_split, **result,
-                                                          "confusion_matrix": matrix.tolist(), "labels": names}, indent=2) + "\n")
+                                                          "confusion_matrix": matrix.tolist(), "labels": labels}, indent=2) + "\n")
     click.echo(f"{dataset} ({data.eval_split}, {len(data.eval)} examples)")
-    click.echo("  ".join(f"{k} {v:.4f}" for k, v in result.items()))
+    click.echo("  ".join(f"{k} {v:.4f}" for k, v in result.items() if isinstance(v, float)))
     click.echo(report)
     click.echo("confusion matrix (rows: true, columns: predicted):")
-    click.echo("\n".join(" ".join(f"{v:6d}" for v in row) + f"  {names[i]}" for i, row in enumerate(matrix)))
+    click.echo("\n".join(" ".join(f"{v:6d}" for v in row) + f"  {labels[i]}" for i, row in enumerate(matrix)))
     click.echo(f"wrote {out / 'evaluation.json'} and {out / 'confusion_matrix.png'}")
 
 
@@ -116,5 +125,9 @@ def merge_command(directory, output) -> None:
     from .artifacts import directory_bytes, merge
 
     out = merge(directory, output)  # refuses a non-empty output, writes nothing half
+    from .artifacts import read_metadata
+    from .tasks import get_task
+
+    task = get_task(read_metadata(directory).get("task"))
     click.echo(f"merged into {out} ({human_bytes(directory_bytes(out))}); load it with "
-               "AutoModelForSequenceClassification.from_pretrained")
+               f"AutoModel{task.model_suffix}.from_pretrained or transformers.pipeline(\"{task.pipeline_task}\")")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .cli import cli
+from .cli import cli, task_option
 from .errors import PeftkitError, UnsupportedError
 from .settings import PRECISIONS
 from .tables import FORMATS, render
@@ -30,10 +30,11 @@ ESTIMATE_COLUMNS = [
 @click.option("--device", type=click.Choice(["auto", "cuda", "cpu"]), default="auto", show_default=True,
               help="Where training runs (auto: here); CUDA runs fused attention and 1-byte dropout masks.")
 @click.option("--num-labels", default=2, show_default=True, type=int, help="Size of the task head.")
+@task_option
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 @click.option("--trust-remote-code", is_flag=True, help="Allow custom model code from the hub (off by default).")
 def estimate_command(model_name, specs, batch_size, seq_len, precision, optimizer, gradient_checkpointing, device,
-                     num_labels, fmt, trust_remote_code) -> None:
+                     num_labels, task, fmt, trust_remote_code) -> None:
     """Predict peak training memory per strategy (weights, gradients, optimizer, activations), on the meta device."""
     from .estimate import COMPONENTS, check_length, estimate_memory
     from .modeling import load_config
@@ -41,7 +42,7 @@ def estimate_command(model_name, specs, batch_size, seq_len, precision, optimize
     from .report import human_bytes
 
     settings = dict(precision=precision, optimizer=optimizer, gradient_checkpointing=gradient_checkpointing,
-                    num_labels=num_labels, device=device)
+                    num_labels=num_labels, device=device, task=task)
     for name, value in (("--batch-size", batch_size), ("--seq-len", seq_len), ("--num-labels", num_labels)):
         if value < 1:
             raise PeftkitError(f"{name} must be a positive integer, got {value}")
@@ -62,7 +63,7 @@ def estimate_command(model_name, specs, batch_size, seq_len, precision, optimize
         notes += [n if n.startswith(strategy.name) or n == result.notes[0] else f"{strategy.spec()}: {n}"
                   for n in result.notes if n not in notes]
     columns = ESTIMATE_COLUMNS if any(r.get("reason") for r in rows) else [ESTIMATE_COLUMNS[0], *ESTIMATE_COLUMNS[2:-1]]
-    title = (f"{model_name} ({config.model_type}): batch {batch_size} x {seq_len} tokens, {resolved}, {optimizer}"
+    title = (f"{model_name} ({config.model_type}, {task}): batch {batch_size} x {seq_len} tokens, {resolved}, {optimizer}"
              + (", gradient checkpointing" if gradient_checkpointing else ""))
     if fmt in ("table", "md"):
         shown = [{**r, **{k: human_bytes(r[k]) for k in (*COMPONENTS, "total") if k in r}} for r in rows]

@@ -139,7 +139,8 @@ def plan_comparison(flags: Mapping[str, Any], recipe: Mapping[str, Any] | None =
 def prepare(comparison: Comparison) -> Comparison:
     """What the plan leaves to this machine, before any store is written: the demo's model and data
     (written under the output), the launcher's notes, and ``preflight``: a model or dataset that cannot
-    load, or a length a strategy cannot take, fails here."""
+    load, or a length a strategy cannot take, fails here. The task is settled here too, from the data if
+    not given."""
     from . import demo
     from .launch import launch_notes
     from .training import preflight
@@ -148,7 +149,8 @@ def prepare(comparison: Comparison) -> Comparison:
         model, dataset, notes = demo.prepare(comparison.output)
         comparison = replace(comparison, base=replace(comparison.base, model=model, dataset=dataset),
                              notes=[*notes, *comparison.notes])
-    comparison = replace(comparison, notes=[*comparison.notes, *launch_notes()])
+    # the task, named or as the data's format says: the runs, the store and the ranking metric are the task's
+    comparison = replace(comparison, base=comparison.base.with_task(), notes=[*comparison.notes, *launch_notes()])
     preflight(comparison.base, tuple(run.spec for run in comparison.strategies))
     return comparison
 

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from . import architectures as arch
+from .errors import OptionError
 from .options import option
 
 Pooling = Literal["auto", "head", "mean"]
@@ -47,6 +48,13 @@ def sentence_transformers_pooling(model: nn.Module) -> str | None:
 
 
 def resolve_pooling(pooling: str, model: nn.Module) -> str:
+    from .tasks import task_of
+
+    if task_of(model).per_token:  # every token is classified: there is nothing to pool
+        if pooling == "mean":
+            raise OptionError("pooling=mean gives a sentence head the mean of the tokens; a token-classification "
+                              "head reads every token: leave pooling out (auto) or pass pooling=head")
+        return "head"
     if pooling != "auto":
         return pooling
     return "mean" if sentence_transformers_pooling(model) == "mean" else "head"

@@ -127,7 +127,7 @@ class Setting:
 
     def problem(self, value: Any) -> str | None:
         """Why ``value`` is refused, as the one line a user sees, or None."""
-        if self.choices and value not in self.choices:
+        if self.choices and value not in self.choices and not (value is None and self.default is None):
             return f"{self.label} must be one of {', '.join(self.choices)}, got {value!r}"
         reason = self.check(value) if self.check and value is not None else None
         return f"{self.label} {reason}, got {value}" if reason else None
@@ -174,8 +174,12 @@ class RunConfig:
     holdout: bool = setting(  # on the command line and in recipes: --eval-split train-holdout
         False, "Score on a stratified 10% of the training data held out (the other 90% trains), never on the "
         "evaluation split.", group="data", cli=False, recipe=False, shared=True, late=True)
-    task: str = setting(DEFAULT_TASK, "What the model predicts (peftkit/tasks/).", group="model",
-                        choices=tuple(TASKS), shared=True, late=True)
+    task: str | None = setting(None, "What the model predicts (peftkit/tasks/); default: what the data's format says.",
+                               group="model", choices=tuple(TASKS), shared=True, late=True)
+    subword_labels: str = setting(
+        "first", "Token classification: label the first sub-token of each word (first, as transformers' example "
+        "does; the others are ignored) or all of them.", group="data", choices=("first", "all"), shared=True,
+        late=True)
 
     def __post_init__(self):
         if self.eval_split == HOLDOUT_SPLIT:  # the old spelling: --eval-split train-holdout, a recipe, a stored record
@@ -189,6 +193,12 @@ class RunConfig:
             problem = s.problem(getattr(self, s.name))
             if problem:
                 raise OptionError(problem)
+
+    def with_task(self) -> "RunConfig":
+        """This config with its task named: the one given, or what the dataset's format says."""
+        from .tasks import infer_task
+
+        return self if self.task else replace(self, task=infer_task(self.dataset))
 
     def resolved(self) -> "RunConfig":
         """This config with the strategy's default hyperparameters filled in."""
@@ -229,6 +239,8 @@ def identity(config: RunConfig) -> dict[str, Any]:
     # "train-holdout" and no holdout key; saying the same keeps their run ids and comparison.json.
     if settings.pop("holdout"):
         settings["eval_split"] = HOLDOUT_SPLIT
+    if settings["task"] == DEFAULT_TASK:  # named since issue 18, inferred since 19: both left out by default
+        settings["task"] = None
     return {k: v for k, v in settings.items() if not (k in LATE and v == LATE[k])}
 
 

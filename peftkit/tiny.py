@@ -41,14 +41,20 @@ def tiny_config(model_type: str):
         raise KeyError(f"no tiny config for model type '{model_type}'; known: {', '.join(CONFIGS)}") from None
 
 
-def tiny_model(model_type: str, seed: int = 0):
-    """A randomly initialised *ForSequenceClassification model of `model_type` (seeds torch's global RNG)."""
+def tiny_model(model_type: str, seed: int = 0, task: str | None = None):
+    """A randomly initialised model of `model_type` for `task` (default: *ForSequenceClassification); seeds
+    torch's global RNG."""
+    from .tasks import get_task
+
     torch.manual_seed(seed)
-    return T.AutoModelForSequenceClassification.from_config(tiny_config(model_type))
+    return get_task(task).model_class().from_config(tiny_config(model_type))
 
 
-def batch(model_type: str, seed: int = 0) -> dict:
-    """Two sequences, the second padded; left padding for decoders as they classify from the last token."""
+def batch(model_type: str, seed: int = 0, task: str | None = None) -> dict:
+    """Two sequences, the second padded; left padding for decoders as they classify from the last token.
+    A task that labels tokens gets a label per token (-100 on the padding and the first token)."""
+    from .tasks import get_task
+
     config = tiny_config(model_type)
     pad = config.pad_token_id or 0
     g = torch.Generator().manual_seed(seed)
@@ -57,4 +63,9 @@ def batch(model_type: str, seed: int = 0) -> dict:
     padded = slice(0, 2) if arch_for_config(config).causal else slice(LENGTH - 2, LENGTH)
     mask[1, padded] = 0
     ids[1, padded] = pad
+    if get_task(task).per_token:
+        labels = torch.randint(0, LABELS, (2, LENGTH), generator=g)
+        labels[mask == 0] = -100
+        labels[:, 0] = -100  # as a special token is
+        return {"input_ids": ids, "attention_mask": mask, "labels": labels}
     return {"input_ids": ids, "attention_mask": mask, "labels": torch.tensor([0, LABELS - 1])}

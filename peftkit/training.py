@@ -82,12 +82,15 @@ def load_model_and_tokenizer(config: RunConfig, model_config, num_labels: int, l
 
     from .modeling import prepare_tokenizer, resolve_model
 
-    path = resolve_model(config.model)
+    path, task = resolve_model(config.model), task_for(config)
     # a strategy may need the weights loaded its own way (qlora: in 4-bit)
     load_kwargs = strategy.from_pretrained_kwargs(model_config) if strategy is not None else {}
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=config.trust_remote_code)
-        model = task_for(config).model_class().from_pretrained(
+        again = task.tokenizer_kwargs(tokenizer)
+        if again:
+            tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=config.trust_remote_code, **again)
+        model = task.model_class().from_pretrained(
             path, num_labels=num_labels, id2label=dict(enumerate(label_names)),
             label2id={n: i for i, n in enumerate(label_names)}, trust_remote_code=config.trust_remote_code,
             use_safetensors=True, **load_kwargs)  # never unpickle a user's weights
@@ -97,9 +100,10 @@ def load_model_and_tokenizer(config: RunConfig, model_config, num_labels: int, l
 
 
 def task_for(config: RunConfig):
-    from .tasks import get_task
+    """The run's task: as given, or what the dataset's format says."""
+    from .tasks import get_task, infer_task
 
-    return get_task(config.task)
+    return get_task(config.task or infer_task(config.dataset))
 
 
 def preflight(config: RunConfig, specs: tuple[str, ...] = ()):
@@ -148,7 +152,7 @@ def prepare(config: RunConfig, before_training: Callable[[Any], None] | None = N
     """Seed, check and load everything, apply the strategy (may raise UnsupportedError), tokenize."""
     from transformers import set_seed
 
-    config = config.resolved()
+    config = config.with_task().resolved()
     strategy, task = strategy_from_spec(config.strategy), task_for(config)
     set_seed(config.seed)
     model_config, data = preflight(config)
@@ -158,7 +162,7 @@ def prepare(config: RunConfig, before_training: Callable[[Any], None] | None = N
     model = strategy.apply(model)
     if before_training is not None:
         before_training(model)
-    train_set, eval_set = task.tokenize(data, tokenizer, config.max_length)
+    train_set, eval_set = task.tokenize(data, tokenizer, config.max_length, config.subword_labels)
     eval_set = _sorted_by_length(eval_set)  # less padding; metrics do not depend on the order
     return Run(config, strategy, task, data, model, tokenizer, train_set, eval_set, loaded, estimate)
 
@@ -199,7 +203,7 @@ def train(run: Run, trainer) -> tuple[Any, float, FeatureCache | None]:
     start, cache = time.perf_counter(), None
     if run.uses_cache:  # after the Trainer has put the model on its device
         cache = FeatureCache.build(run.model, run.train_set, trainer.data_collator,
-                                   batch_size=max(64, run.config.batch_size))
+                                   batch_size=max(64, run.config.batch_size), per_token=run.task.per_token)
         trainer.train_dataset = cache.dataset(run.train_set["labels"])
         cache.seconds = time.perf_counter() - start
     cache_seconds = time.perf_counter() - start
@@ -234,8 +238,11 @@ def train_and_evaluate(config: RunConfig, work_dir: str | Path,
     output, seconds, cache = train(run, trainer)
     peak_bytes, memory_kind = measure.peak_memory()
     training_state = measure.training_state_bytes(run.model, trainer.optimizer)
+    # in order: under group_by_length transformers also groups the eval batches by length, which would reorder
+    # the predictions (the eval split is sorted by length already); the token task scores them by row
+    trainer.args.train_sampling_strategy = "sequential"
     prediction = trainer.predict(run.eval_set)
-    metrics = run.task.metrics(prediction.predictions, prediction.label_ids)
+    metrics = run.task.metrics(prediction.predictions, prediction.label_ids, run.data, run.eval_set)
     _, checkpoint_bytes = save_artifact(run, work_dir)
     config, estimate = run.config, run.estimate
     return {
@@ -246,7 +253,8 @@ def train_and_evaluate(config: RunConfig, work_dir: str | Path,
         # predicted before training (peftkit estimate; padded to max_length, so an upper bound with dynamic padding)
         "estimated_peak_bytes": estimate.total if estimate else None,
         "estimate": estimate.to_dict() if estimate else None,
-        "feature_cache": None if cache is None else {"examples": len(cache), "seconds": cache.seconds},
+        "feature_cache": None if cache is None else {"examples": len(cache), "seconds": cache.seconds,
+                                                     "bytes": cache.nbytes},
         "train_seconds": seconds, "train_steps": output.global_step,
         **measure.throughput(run.model, run.train_set, epochs=config.epochs, seconds=seconds,
                              cached=cache is not None, compute_dtype=_compute_dtype(config.precision)),

@@ -90,3 +90,71 @@ def test_body_stays_in_eval_mode_and_head_trains():
     model.train()
     assert model.training and model.classifier.training
     assert not any(m.training for m in arch.body(model).modules())
+
+
+# -- a head that labels tokens: every real token's state is cached ------------------------------------
+
+TOKEN = "token-classification"
+
+
+def _token_examples(model_type: str, n: int = 24) -> datasets.Dataset:
+    data = _examples(model_type, n)
+    labels = [[-100] + [(i + j) % 3 for j in range(len(ids) - 1)] for i, ids in enumerate(data["input_ids"])]
+    return data.remove_columns("labels").add_column("labels", labels)
+
+
+def _token_collator(model_type: str, pad_id: int):
+    plain, left = _collator(model_type, pad_id), model_type in DECODERS
+
+    def collate(features):
+        out = plain([{k: v for k, v in f.items() if k != "labels"} for f in features])
+        if "labels" in features[0]:
+            width = out["input_ids"].shape[1]
+            rows = [[-100] * (width - len(f["labels"])) + list(f["labels"]) if left else
+                    list(f["labels"]) + [-100] * (width - len(f["labels"])) for f in features]
+            out["labels"] = torch.tensor(rows)
+        return out
+
+    return collate
+
+
+@pytest.mark.parametrize("model_type", list(CONFIGS))
+def test_cached_token_logits_equal_real_logits(model_type):
+    model = peftkit.get_strategy("head").apply(tiny_model(model_type, task=TOKEN)).eval()
+    data = _token_examples(model_type)
+    collate = _token_collator(model_type, _pad_id(model))
+    # encoders: batches of 5, padded differently; decoders number positions from the padding: one at a time
+    cache = FeatureCache.build(model, data, collate, batch_size=1 if model_type in DECODERS else 5, per_token=True)
+    assert len(cache) == len(data) and cache.hidden.shape[0] == sum(len(ids) for ids in data["input_ids"])
+    assert cache.nbytes == cache.hidden.numel() * 4
+    served = cache.dataset(data["labels"])
+    with torch.no_grad():
+        for i in range(len(data)):  # one example at a time: its real logits need no padding
+            real = model(input_ids=torch.tensor([data[i]["input_ids"]])).logits
+            with cache.serving():
+                cached = model(input_ids=torch.tensor([served[i]["input_ids"]])).logits
+            assert torch.allclose(real, cached, atol=1e-5), (model_type, i, (real - cached).abs().max())
+
+
+@pytest.mark.parametrize("model_type", ["bert", "llama"])  # GPT-2 numbers positions from the padding
+def test_training_a_token_head_on_the_cache_gives_the_same_head(model_type, tmp_path):
+    data = _token_examples(model_type, n=32)
+    trained = []
+    for use_cache in (False, True):
+        torch.manual_seed(0)
+        model = peftkit.get_strategy("head").apply(tiny_model(model_type, task=TOKEN))
+        collate = _token_collator(model_type, _pad_id(model))
+        args = TrainingArguments(output_dir=str(tmp_path / str(use_cache)), num_train_epochs=2, learning_rate=1e-2,
+                                 per_device_train_batch_size=8, report_to=[], save_strategy="no",
+                                 logging_strategy="no", use_cpu=True, seed=0, disable_tqdm=True)
+        if use_cache:
+            cache = FeatureCache.build(model, data, collate, per_token=True)
+            trainer = Trainer(model=model, args=args, train_dataset=cache.dataset(data["labels"]), data_collator=collate)
+            with cache.serving():
+                trainer.train()
+        else:
+            trainer = Trainer(model=model, args=args, train_dataset=data, data_collator=collate)
+            trainer.train()
+        trained.append({n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad})
+    for name in trained[0]:
+        assert torch.allclose(trained[0][name], trained[1][name], atol=1e-5), name

@@ -14,7 +14,8 @@ from peftkit.settings import PRECISIONS, RunConfig, resolve_precision
 RUN_OPTIONS = ["--epochs", "--learning-rate", "--warmup", "--weight-decay", "--batch-size", "--max-length",
                "--max-train-samples", "--max-eval-samples", "--text-column", "--text-pair-column", "--label-column",
                "--eval-split", "--precision", "--trust-remote-code", "--gradient-checkpointing",
-               "--gradient-accumulation-steps", "--drop-invalid-rows", "--task"]  # --task: added with the task modules
+               "--gradient-accumulation-steps", "--drop-invalid-rows", "--task",  # --task: added with the task modules
+               "--subword-labels"]  # with token classification
 
 
 def test_training_still_exports_run_config():
@@ -49,7 +50,9 @@ def test_run_options_come_from_the_declarations(command):
     assert params["trust_remote_code"] is False
     assert params["gradient_checkpointing"] is None and params["drop_invalid_rows"] is None  # a recipe may set them
     assert params["learning_rate"] is None and params["gradient_accumulation_steps"] is None
-    assert params["task"] is None and tuple(options["--task"].type.choices) == ("sequence-classification",)
+    assert params["task"] is None and params["subword_labels"] is None  # not given: inferred / the default
+    assert tuple(options["--task"].type.choices) == ("sequence-classification", "token-classification")
+    assert tuple(options["--subword-labels"].type.choices) == ("first", "all")
 
 
 def test_recipe_keys_and_comparison_keys_are_the_ones_they_were():
@@ -57,7 +60,7 @@ def test_recipe_keys_and_comparison_keys_are_the_ones_they_were():
         "description", "model", "dataset", "strategies", "seeds", "epochs", "learning_rate", "warmup", "weight_decay",
         "batch_size", "max_length", "max_train_samples", "max_eval_samples", "text_column", "text_pair_column",
         "label_column", "eval_split", "precision", "output", "gradient_checkpointing", "gradient_accumulation_steps",
-        "drop_invalid_rows", "task", "profile", "search", "search_grid"]
+        "drop_invalid_rows", "task", "subword_labels", "profile", "search", "search_grid"]
     assert SCHEMA["warmup"] == ((int, float), "fraction of steps") and SCHEMA["precision"][1] == "auto, fp32, bf16 or fp16"
     assert HYPERPARAMETERS == ("learning_rate", "epochs", "warmup", "weight_decay", "batch_size")
     assert STRATEGY_KEYS == ("spec", *HYPERPARAMETERS)

@@ -1,4 +1,9 @@
-"""Prompt tuning (Lester et al., 2021) through peft: trainable virtual tokens before the input."""
+"""Prompt tuning (Lester et al., 2021) through peft: trainable virtual tokens before the input.
+
+On a task that labels tokens, peft hands the head the prompt positions too (num_virtual_tokens more than
+the labels); a hook on the head drops them first, so that the logits line up with the input and its
+labels, in training, in prediction and after loading (``_mark`` runs on both).
+"""
 
 from __future__ import annotations
 
@@ -60,3 +65,15 @@ class PromptStrategy(_peft.PeftStrategy):
             kwargs.update(prompt_tuning_init=peft.PromptTuningInit.TEXT, prompt_tuning_init_text=o.init_text,
                           tokenizer_name_or_path=tokenizer)
         return _peft.wrap(self, model, peft.PromptTuningConfig(**kwargs))
+
+    def _mark(self, model):
+        from ..tasks import task_of
+
+        model = super()._mark(model)
+        base = arch.unwrap(model)
+        task = task_of(model)
+        if task.per_token and getattr(base, "peftkit_prompt_hook", None) is None:
+            skip = self.options.num_virtual_tokens
+            head = base.get_submodule(task.head(base)[0])
+            base.peftkit_prompt_hook = head.register_forward_pre_hook(lambda module, args: (args[0][:, skip:], *args[1:]))
+        return model

@@ -29,7 +29,7 @@ from ..registry import register_strategy
 from .lora import LoraOptions, LoraStrategy
 
 COMPUTE_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
-_ALL_HEADS = tuple(dict.fromkeys(h for spec in arch.ARCHITECTURES for h in spec.head))
+_ALL_HEADS = tuple(dict.fromkeys(h for spec in arch.ARCHITECTURES for h in spec.heads))
 
 
 @dataclass
@@ -107,7 +107,7 @@ class QLoraStrategy(LoraStrategy):
         if compute_dtype is torch.bfloat16 and not torch.cuda.is_bf16_supported():
             raise OptionError(f"strategy '{self.name}': this GPU has no bf16 support; "
                               f"use {self.name}:compute_dtype=fp16")
-        heads = list(arch.arch_for_config(config).head) if config is not None else list(_ALL_HEADS)
+        heads = list(arch.arch_for_config(config).heads) if config is not None else list(_ALL_HEADS)
         quantization = BitsAndBytesConfig(
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=o.double_quant,
             bnb_4bit_compute_dtype=compute_dtype, llm_int8_skip_modules=heads)

@@ -1,4 +1,5 @@
-"""The registry of tasks. A run names its task (``RunConfig.task``); sequence classification is the default."""
+"""The registry of tasks. A run names its task (``RunConfig.task``), or the data's format says it
+(``infer_task``); sequence classification is the default."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ from ..errors import OptionError
 from ..report_metric import Metric
 from .base import Task
 from .sequence_classification import SequenceClassification
+from .token_classification import TokenClassification
 
-TASKS: dict[str, Task] = {task.name: task for task in (SequenceClassification(),)}
+TASKS: dict[str, Task] = {task.name: task for task in (SequenceClassification(), TokenClassification())}
 DEFAULT_TASK = SequenceClassification.name
 
 
@@ -17,6 +19,14 @@ def get_task(name: str | None = None) -> Task:
         return TASKS[name or DEFAULT_TASK]
     except KeyError:
         raise OptionError(f"unknown task '{name}'; valid tasks: {', '.join(TASKS)}") from None
+
+
+def infer_task(dataset: str) -> str:
+    """The task a dataset's format says: token classification for CoNLL columns or list columns of tokens
+    and tags, else sequence classification."""
+    from ..token_reading import is_token_dataset
+
+    return TokenClassification.name if is_token_dataset(str(dataset)) else DEFAULT_TASK
 
 
 def task_of_records(records) -> Task:
@@ -36,4 +46,4 @@ def task_of(model) -> Task:
     raise OptionError(f"{cls.__name__} is not a model of a task peftkit knows ({', '.join(TASKS)})")
 
 
-__all__ = ["DEFAULT_TASK", "Metric", "TASKS", "Task", "get_task", "task_of", "task_of_records"]
+__all__ = ["DEFAULT_TASK", "Metric", "TASKS", "Task", "get_task", "infer_task", "task_of", "task_of_records"]

@@ -41,6 +41,7 @@ class SequenceClassification(Task):
     name = "sequence-classification"
     description = "one label per text (or text pair): sentiment, topic, entailment"
     model_suffix = "ForSequenceClassification"
+    pipeline_task = "text-classification"
     peft_task_type = "SEQ_CLS"
     primary = ACCURACY  # and macro F1, precision and recall
 
@@ -54,7 +55,7 @@ class SequenceClassification(Task):
 
         return load_text_classification(dataset, **options)
 
-    def tokenize(self, data, tokenizer, max_length: int):
+    def tokenize(self, data, tokenizer, max_length: int, subword_labels: str = "first"):
         from ..data import tokenize
 
         return tokenize(data, tokenizer, max_length)
@@ -64,7 +65,7 @@ class SequenceClassification(Task):
 
         return DataCollatorWithPadding(tokenizer)
 
-    def metrics(self, predictions: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    def metrics(self, predictions: np.ndarray, labels: np.ndarray, data=None, eval_set=None) -> dict[str, float]:
         return {**classification_metrics(predictions, labels), "loss": cross_entropy(predictions, labels)}
 
     def head(self, model: nn.Module) -> tuple[str, ...]:

@@ -1,4 +1,4 @@
-"""Every registered strategy x every supported architecture, on tiny random models.
+"""Every registered strategy x every supported architecture x every task, on tiny random models.
 
 The list of strategies comes from the registry, so a new strategy is tested automatically: it must
 run forward and backward, give gradients exactly to its trainable parameters, and leave frozen
@@ -17,6 +17,7 @@ from tiny_models import CONFIGS, batch, tiny_model
 import peftkit
 from peftkit.architectures import supported_model_types
 from peftkit.errors import UpstreamError
+from peftkit.tasks import TASKS
 
 pytestmark = pytest.mark.canary
 
@@ -24,9 +25,12 @@ STRATEGIES = peftkit.list_strategies()
 ARCHS = supported_model_types()
 
 # Written out by hand from the transformers modeling files, independently of peftkit/architectures.py.
-HEAD = {"bert": ["classifier"], "roberta": ["classifier"], "electra": ["classifier"], "albert": ["classifier"],
-        "distilbert": ["pre_classifier", "classifier"], "deberta-v2": ["pooler", "classifier"],
-        "gpt2": ["score"], "llama": ["score"], "qwen2": ["score"]}
+SEQUENCE_HEAD = {"bert": ["classifier"], "roberta": ["classifier"], "electra": ["classifier"], "albert": ["classifier"],
+                 "distilbert": ["pre_classifier", "classifier"], "deberta-v2": ["pooler", "classifier"],
+                 "gpt2": ["score"], "llama": ["score"], "qwen2": ["score"]}
+# ...ForTokenClassification: dropout and one linear layer on every position
+TOKEN_HEAD = {**{arch: ["classifier"] for arch in SEQUENCE_HEAD}, "llama": ["score"], "qwen2": ["score"]}
+HEADS = {"sequence-classification": SEQUENCE_HEAD, "token-classification": TOKEN_HEAD}
 BERT_NAMES = {"q": r"self\.query", "v": r"self\.value", "k": r"self\.key",
               "attn_out": r"attention\.output\.dense", "ffn_out": r"layer\.\d+\.output\.dense"}
 NAMES = {
@@ -62,13 +66,18 @@ def _in_out(m):
     return m.weight.shape[0], m.weight.shape[1]  # GPT-2 Conv1D stores (in, out)
 
 
-def _head_numel(model, arch):
-    return sum(p.numel() for h in HEAD[arch] for p in getattr(model, h).parameters())
+def _head(model) -> list[str]:
+    task = "token-classification" if type(model).__name__.endswith("ForTokenClassification") else "sequence-classification"
+    return HEADS[task][model.config.model_type]
+
+
+def _head_numel(model):
+    return sum(p.numel() for h in _head(model) for p in getattr(model, h).parameters())
 
 
 def expected_trainable(strategy: str, arch: str, model) -> int | None:
     """Trainable parameters of a *fresh* model after applying the strategy with default options."""
-    head = _head_numel(model, arch)
+    head = _head_numel(model)
     emb = model.get_input_embeddings().embedding_dim
     n_attn = len(_modules(model, arch, "k"))
     if strategy == "full":
@@ -96,19 +105,21 @@ def expected_trainable(strategy: str, arch: str, model) -> int | None:
         return head + 20 * n_attn * 2 * kv
     if strategy == "bitfit":
         return head + sum(p.numel() for n, p in model.named_parameters()
-                          if n.endswith(".bias") and n.split(".")[0] not in HEAD[arch])
+                          if n.endswith(".bias") and n.split(".")[0] not in _head(model))
     return None  # a strategy registered by someone else: only the generic checks apply
 
 
-def _is_head_param(name: str, arch: str) -> bool:
+def _is_head_param(name: str, head: list[str]) -> bool:
     parts = name.split(".")
-    return "modules_to_save" in parts or (parts[0] in HEAD[arch] and "original_module" not in parts)
+    return "modules_to_save" in parts or (parts[0] in head and "original_module" not in parts)
 
 
+@pytest.mark.parametrize("task", list(TASKS))
 @pytest.mark.parametrize("arch", ARCHS)
 @pytest.mark.parametrize("strategy", STRATEGIES)
-def test_strategy_on_architecture(strategy, arch):
-    model = tiny_model(arch)
+def test_strategy_on_architecture(strategy, arch, task):
+    model = tiny_model(arch, task=task)
+    head = _head(model)
     expected = expected_trainable(strategy, arch, model)
     try:
         model = peftkit.get_strategy(strategy).apply(model)
@@ -117,7 +128,7 @@ def test_strategy_on_architecture(strategy, arch):
     except peftkit.UnsupportedError as e:
         word = EXPECTED_UNSUPPORTED.get((strategy, arch))
         assert word is not None, f"{strategy} unexpectedly refused {arch}: {e}"
-        assert strategy in str(e) and type(tiny_model(arch)).__name__ in str(e) and word in e.reason
+        assert strategy in str(e) and type(model).__name__ in str(e) and word in e.reason
         return
     assert (strategy, arch) not in EXPECTED_UNSUPPORTED
     model.train()
@@ -127,12 +138,15 @@ def test_strategy_on_architecture(strategy, arch):
     if expected is not None:
         assert counts.trainable == expected
     # the head always trains, and is counted as head
-    head_names = [n for n in trainable if _is_head_param(n, arch)]
+    head_names = [n for n in trainable if _is_head_param(n, head)]
     assert head_names and counts.head_trainable == sum(trainable[n].numel() for n in head_names)
 
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
-    out = model(**batch(arch))
+    inputs = batch(arch, task=task)
+    out = model(**inputs)
     assert torch.isfinite(out.loss)
+    # one prediction per input position: prompt tokens do not shift a token head's outputs
+    assert out.logits.shape[:-1] == (inputs["labels"].shape if TASKS[task].per_token else inputs["labels"].shape[:1])
     out.loss.backward()
     for n, p in model.named_parameters():
         if p.requires_grad:
