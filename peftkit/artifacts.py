@@ -261,7 +261,7 @@ def _base_model(directory: Path, meta: dict[str, Any], base_model: str | nn.Modu
             raise PeftkitError(f"{directory}/{METADATA_FILE} names no base model: pass base_model")
     if not isinstance(base_model, str):
         return base_model
-    from .modeling import check_local_weights
+    from .modeling import check_local_weights, load_for_task
 
     labels = meta.get("label_names") or ["0", "1"]
     try:
@@ -270,9 +270,7 @@ def _base_model(directory: Path, meta: dict[str, Any], base_model: str | nn.Modu
         raise PeftkitError(f"cannot load base model '{base_model}': {e}") from None
     with reading(f"base model '{base_model}'", MODEL_FIX):
         try:
-            return get_task(meta.get("task")).model_class().from_pretrained(
-                resolve_model(base_model), num_labels=len(labels), id2label=dict(enumerate(labels)),
-                label2id={n: i for i, n in enumerate(labels)}, use_safetensors=True)
+            return load_for_task(get_task(meta.get("task")), resolve_model(base_model), labels)
         except OSError as e:
             raise PeftkitError(f"cannot load base model '{base_model}': {first_line(e)}") from None
 

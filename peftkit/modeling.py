@@ -116,3 +116,13 @@ def prepare_tokenizer(tokenizer, model: torch.nn.Module):
         tokenizer.pad_token = tokenizer.eos_token
     arch.unwrap(model).config.pad_token_id = tokenizer.pad_token_id
     return tokenizer
+
+
+def load_for_task(task, path, label_names: list[str], **kwargs) -> torch.nn.Module:
+    """``task``'s model of the weights at ``path`` with a head for ``label_names``. Weights are read from
+    safetensors only (never unpickled); a head of another size (a checkpoint trained for other labels, or for
+    the other task) is new, as every task head is."""
+    return task.model_class().from_pretrained(
+        path, num_labels=len(label_names), id2label=dict(enumerate(label_names)),
+        label2id={n: i for i, n in enumerate(label_names)}, use_safetensors=True, ignore_mismatched_sizes=True,
+        **kwargs)

@@ -80,7 +80,7 @@ def load_model_and_tokenizer(config: RunConfig, model_config, num_labels: int, l
     """The weights and tokenizer of ``config.model``, whose (checked) config ``preflight`` returned."""
     from transformers import AutoTokenizer
 
-    from .modeling import prepare_tokenizer, resolve_model
+    from .modeling import load_for_task, prepare_tokenizer, resolve_model
 
     path, task = resolve_model(config.model), task_for(config)
     # a strategy may need the weights loaded its own way (qlora: in 4-bit)
@@ -90,10 +90,7 @@ def load_model_and_tokenizer(config: RunConfig, model_config, num_labels: int, l
         again = task.tokenizer_kwargs(tokenizer)
         if again:
             tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=config.trust_remote_code, **again)
-        model = task.model_class().from_pretrained(
-            path, num_labels=num_labels, id2label=dict(enumerate(label_names)),
-            label2id={n: i for i, n in enumerate(label_names)}, trust_remote_code=config.trust_remote_code,
-            use_safetensors=True, **load_kwargs)  # never unpickle a user's weights
+        model = load_for_task(task, path, label_names, trust_remote_code=config.trust_remote_code, **load_kwargs)
     except OSError as e:
         raise PeftkitError(f"cannot load model '{config.model}': {str(e).strip().splitlines()[0]}") from None
     return model, prepare_tokenizer(tokenizer, model)
