@@ -43,14 +43,15 @@ def describe(split: str, where: str) -> str:
 
 
 def looks_like_conll(path: Path) -> bool:
-    """True for a file whose first non-blank line is -DOCSTART- or a line of 2 to 10 space-separated columns
-    without a comma or tab-separated header (a sentence-classification CSV has a header and commas)."""
+    """True for a file whose first non-blank line is -DOCSTART- or a line of 2 to 10 space- or tab-separated
+    columns, without a comma, whose last is a tag (a sentence-classification CSV or TSV starts with a header
+    such as ``text,label``; WNUT ships its CoNLL files tab-separated)."""
     try:
         with open(path, encoding="utf-8", errors="replace") as f:
             for line in f:
                 if line.strip():
                     first = line.split()
-                    return first[0] == DOCSTART or (2 <= len(first) <= 10 and "," not in line and "\t" not in line
+                    return first[0] == DOCSTART or (2 <= len(first) <= 10 and "," not in line
                                                     and _is_tag(first[-1]))
     except OSError:
         return False

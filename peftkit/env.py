@@ -130,19 +130,19 @@ def _error(e: BaseException) -> str:
     return f"{type(e).__name__}: {lines[0]}" if lines else type(e).__name__
 
 
-def _train_step(strategy_name: str, model_type: str) -> str | None:
-    """Apply, one forward and backward on a tiny batch; what is wrong, or None."""
+def _train_step(strategy_name: str, model_type: str, task: str | None = None) -> str | None:
+    """Apply, one forward and backward on a tiny batch of ``task``; what is wrong, or None."""
     import torch
 
     from .registry import get_strategy
     from .tiny import batch, tiny_model
 
-    model = get_strategy(strategy_name).apply(tiny_model(model_type))
+    model = get_strategy(strategy_name).apply(tiny_model(model_type, task=task))
     model.train()
     trainable = [p for p in model.parameters() if p.requires_grad]
     if not trainable:
         return "no trainable parameter after apply"
-    loss = model(**batch(model_type)).loss
+    loss = model(**batch(model_type, task=task)).loss
     if not torch.isfinite(loss).all():
         return f"non-finite loss ({loss.item()})"
     loss.backward()
@@ -152,15 +152,21 @@ def _train_step(strategy_name: str, model_type: str) -> str | None:
 
 
 def check_pair(strategy_name: str, family: str, model_type: str) -> dict:
-    """{strategy, family, model_type, status, reason}: ok, unsupported (UnsupportedError) or broken."""
+    """{strategy, family, model_type, status, reason}: ok, unsupported (UnsupportedError) or broken, on the
+    model of every task (a reason names the task it failed on)."""
+    from .tasks import TASKS
+
     row = {"strategy": strategy_name, "family": family, "model_type": model_type}
-    try:
-        problem = _train_step(strategy_name, model_type)
-    except UnsupportedError as e:
-        return {**row, "status": "unsupported", "reason": e.reason}
-    except Exception as e:
-        return {**row, "status": "broken", "reason": _error(e)}
-    return {**row, "status": "broken" if problem else "ok", "reason": problem}
+    for task in TASKS:
+        try:
+            problem = _train_step(strategy_name, model_type, task)
+        except UnsupportedError as e:
+            return {**row, "status": "unsupported", "reason": e.reason}
+        except Exception as e:
+            return {**row, "status": "broken", "reason": f"{task}: {_error(e)}"}
+        if problem:
+            return {**row, "status": "broken", "reason": f"{task}: {problem}"}
+    return {**row, "status": "ok", "reason": None}
 
 
 @contextlib.contextmanager

@@ -83,11 +83,13 @@ def _json_rows(path: Path, lines: bool) -> list:
 
 
 def _read_json(path: Path) -> datasets.Dataset:
-    """JSON lines, a JSON list of records, ``{"column": [values]}`` or ``{"data": [records]}``."""
-    rows = _json_rows(path, lines=path.suffix.lower() == ".jsonl")
+    """JSON lines, a JSON list of records, ``{"column": [values]}`` or ``{"data": [records]}``. In a .jsonl file
+    every line is one row, also when there is one line of lists (one tagged sentence)."""
+    lines = path.suffix.lower() == ".jsonl"
+    rows = _json_rows(path, lines=lines)
     if len(rows) == 1 and isinstance(rows[0], list):
         rows = rows[0]
-    elif len(rows) == 1 and isinstance(rows[0], dict) and rows[0] and \
+    elif len(rows) == 1 and not lines and isinstance(rows[0], dict) and rows[0] and \
             all(isinstance(v, list) for v in rows[0].values()):
         lists = list(rows[0].values())
         if len(lists) == 1 and all(isinstance(r, dict) for r in lists[0]):

@@ -108,3 +108,14 @@ def test_the_shared_conll2003_as_its_readme_counts_it():
     counts = {name: (len(s), sum(map(len, s.words))) for name, s in splits.items()}
     assert counts == {"train": (14041, 203621), "validation": (3250, 51362), "test": (3453, 46435)}
     assert scheme == "IOB2"
+
+
+def test_a_tab_separated_conll_file_is_recognised(tmp_path):
+    from peftkit.token_reading import is_token_dataset
+
+    path = tmp_path / "wnut.txt"
+    path.write_text("@paul\tO\nflew\tO\nto\tO\nBerlin\tB-location\n\n")
+    assert looks_like_conll(path) and is_token_dataset(str(path))
+    tsv = tmp_path / "sentences.tsv"
+    tsv.write_text("text\tlabel\nthe film is great\t1\n")
+    assert not looks_like_conll(tsv)

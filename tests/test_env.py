@@ -135,14 +135,14 @@ def test_any_other_error_is_broken_with_type_and_first_line(monkeypatch):
     def crash(self, model):
         raise RuntimeError("shapes do not match\nlong traceback detail")
 
-    assert _patched_apply(monkeypatch, crash) == ("broken", "RuntimeError: shapes do not match")
+    assert _patched_apply(monkeypatch, crash) == ("broken", "sequence-classification: RuntimeError: shapes do not match")
 
 
 def test_no_trainable_parameter_is_broken(monkeypatch):
     def freeze_all(self, model):
         return model.requires_grad_(False)
 
-    assert _patched_apply(monkeypatch, freeze_all) == ("broken", "no trainable parameter after apply")
+    assert _patched_apply(monkeypatch, freeze_all) == ("broken", "sequence-classification: no trainable parameter after apply")
 
 
 def test_non_finite_loss_is_broken(monkeypatch):
@@ -151,7 +151,7 @@ def test_non_finite_loss_is_broken(monkeypatch):
         return model
 
     status, reason = _patched_apply(monkeypatch, poison)
-    assert status == "broken" and reason.startswith("non-finite loss")
+    assert status == "broken" and reason.startswith("sequence-classification: non-finite loss")
 
 
 def test_check_is_silent_and_leaves_threads_and_rng_alone(monkeypatch, capsys):
@@ -260,7 +260,7 @@ def test_broken_pairs_still_exit_zero(monkeypatch):
     monkeypatch.setattr(LoraStrategy, "apply", crash)
     result = CliRunner().invoke(cli, ["env"])
     assert result.exit_code == 0
-    assert re.search(r"- lora on every family: RuntimeError: boom", result.output)
+    assert re.search(r"- lora on every family: sequence-classification: RuntimeError: boom", result.output)
     assert re.search(r"^lora +broken +broken", result.output, re.M)
 
 

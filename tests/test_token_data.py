@@ -80,3 +80,54 @@ def test_predictions_in_another_order_are_refused(tmp_path):
     logits = np.zeros((2, width, len(NAMES)))
     with pytest.raises(ValueError, match="not row 0"):
         word_tags(logits, labels[::-1], evaluation, NAMES)
+
+
+# -- loading: the eval split, holding out, subsampling -----------------------------------------------------
+
+def conll_dir(root: Path, splits=("train", "valid", "test")) -> Path:
+    root.mkdir()
+    for k, split in enumerate(splits):
+        sentences = [f"John B-PER\nflew O\nto O\n{split}{i} B-LOC\n" for i in range(20 + k)]
+        (root / f"{split}.txt").write_text("-DOCSTART- O\n\n" + "\n".join(sentences))
+    return root
+
+
+def test_validation_first_then_test_then_a_held_out_share(tmp_path):
+    from peftkit.token_data import load_token_classification
+
+    d = load_token_classification(str(conll_dir(tmp_path / "a")))
+    assert (d.eval_split, len(d.train), len(d.eval), d.num_labels) == ("validation", 20, 21, 5)
+    assert d.label_names == NAMES and d.scheme == "IOB2"
+    assert load_token_classification(str(tmp_path / "a"), eval_split="test").eval_split == "test"
+    alone = load_token_classification(str(conll_dir(tmp_path / "b", ("train",))), seed=3)
+    assert (len(alone.train), len(alone.eval)) == (18, 2) and "held out" in alone.eval_split
+    again = load_token_classification(str(tmp_path / "b"), seed=3)
+    assert again.eval["tokens"] == alone.eval["tokens"]  # the seed decides which
+
+
+def test_holdout_scores_on_training_data_never_on_the_validation_split(tmp_path):
+    from peftkit.token_data import load_token_classification
+
+    d = load_token_classification(str(conll_dir(tmp_path / "a")), holdout=True, max_train_samples=10)
+    assert len(d.train) == 10 and len(d.eval) == 2 and "not used" in d.eval_split
+    assert all(words[-1].startswith("train") for words in d.eval["tokens"])  # not valid.txt's sentences
+    assert any("max_train_samples: 10 of 18 sentences" in n for n in d.notes)
+
+
+def test_a_sentence_pair_column_is_refused(tmp_path):
+    from peftkit.errors import PeftkitError
+    from peftkit.token_data import load_token_classification
+
+    with pytest.raises(PeftkitError, match="text-pair-column"):
+        load_token_classification(str(conll_dir(tmp_path / "a")), text_pair_column="x")
+
+
+def test_the_estimate_counts_a_token_head_on_every_position():
+    from peftkit.estimate import estimate_memory
+    from peftkit.tiny import tiny_config
+
+    sentence, token = (estimate_memory(tiny_config("bert"), "head", 8, 32, num_labels=9, task=task, device="cpu")
+                       for task in ("sequence-classification", "token-classification"))
+    # the token head keeps its input and logits for 8 x 32 positions, the sentence head for 8 vectors
+    assert token.activations > sentence.activations
+    assert token.activation_breakdown["head"] >= 8 * 32 * (32 + 9 * 2) * 4

@@ -295,3 +295,10 @@ def test_sequence_classification_refuses_token_data(tmp_path):
     # a list column that is not the text column leaves sentence data alone
     rows = [{"text": f"film {i}", "tokens": ["film", str(i)], "label": i % 2} for i in range(20)]
     assert load_text_classification(str(write_rows(tmp_path / "fine.jsonl", rows))).text_column == "text"
+
+
+def test_a_jsonl_file_of_one_sentence_is_one_row(tmp_path):
+    path = tmp_path / "one.jsonl"
+    path.write_text('{"tokens": ["John", "flew"], "tags": ["B-PER", "O"]}\n')
+    splits, scheme = read_token_splits(str(path))
+    assert splits["train"].words == [["John", "flew"]] and splits["train"].tags == [["B-PER", "O"]]
