@@ -77,15 +77,16 @@ def evaluate_command(directory, dataset, eval_split, text_column, text_pair_colu
     result = task.evaluate(model, tokenizer, data)
     matrix, report = result.pop("confusion_matrix"), result.pop("report")
     labels = result.pop("confusion_labels", names)
+    title = result.pop("confusion_title", "confusion matrix")
     out = Path(output or directory)
     out.mkdir(parents=True, exist_ok=True)
-    plot_confusion(matrix, labels, out / "confusion_matrix.png")
+    plot_confusion(matrix, labels, out / "confusion_matrix.png", title)
     atomic_write_text(out / "evaluation.json", json.dumps({"dataset": dataset, "split": data.eval_split, **result,
                                                           "confusion_matrix": matrix.tolist(), "labels": labels}, indent=2) + "\n")
     click.echo(f"{dataset} ({data.eval_split}, {len(data.eval)} examples)")
     click.echo("  ".join(f"{k} {v:.4f}" for k, v in result.items() if isinstance(v, float)))
     click.echo(report)
-    click.echo("confusion matrix (rows: true, columns: predicted):")
+    click.echo(f"{title} (rows: true, columns: predicted):")
     click.echo("\n".join(" ".join(f"{v:6d}" for v in row) + f"  {labels[i]}" for i, row in enumerate(matrix)))
     click.echo(f"wrote {out / 'evaluation.json'} and {out / 'confusion_matrix.png'}")
 

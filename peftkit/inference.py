@@ -80,7 +80,7 @@ def evaluate(model, tokenizer, data) -> dict[str, Any]:
     }
 
 
-def plot_confusion(matrix: np.ndarray, names: list[str], path: str | Path) -> Path:
+def plot_confusion(matrix: np.ndarray, names: list[str], path: str | Path, title: str = "confusion matrix") -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -96,7 +96,7 @@ def plot_confusion(matrix: np.ndarray, names: list[str], path: str | Path) -> Pa
     ax.set_yticks(range(len(names)), names)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    ax.set_title("confusion matrix")
+    ax.set_title(title)
     try:
         with atomic_path(Path(path)) as tmp:
             fig.savefig(tmp, dpi=110, format=Path(path).suffix.lstrip(".") or "png")

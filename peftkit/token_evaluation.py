@@ -50,4 +50,5 @@ def evaluate(task, model, tokenizer, data, batch_size: int = 32) -> dict[str, An
     metrics = entity_metrics(truth, predicted, data.scheme)
     return {**metrics, "loss": token_cross_entropy(logits, labels),
             "report": entity_report(truth, predicted, data.scheme),
-            "confusion_matrix": matrix, "confusion_labels": names}
+            "confusion_matrix": matrix, "confusion_labels": names,
+            "confusion_title": "confusion of entity types (O: no entity on that exact span)"}

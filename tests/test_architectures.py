@@ -47,6 +47,20 @@ def test_head_top_and_body_are_the_models_modules(model_type):
 
 
 @pytest.mark.parametrize("model_type", sorted(CONFIGS))
+def test_each_tasks_head_is_every_trained_module_of_its_model_besides_the_body(model_type):
+    from peftkit.tasks import TASKS
+
+    spec = SPECS[model_type]
+    for name, task in TASKS.items():
+        model = tiny_model(model_type, task=name)
+        with_weights = {n for n, m in model.named_children() if any(True for _ in m.parameters())}
+        assert set(task.head(model)) == with_weights - {spec.body}, name
+        assert set(task.head(model)) <= set(spec.heads)  # what tells head parameters apart in any of its models
+        other = set(spec.heads) - set(task.head(model))
+        assert not other & {n for n, _ in model.named_children()}  # another task's head name is not a module here
+
+
+@pytest.mark.parametrize("model_type", sorted(CONFIGS))
 def test_attention_kind_and_shared_blocks_match_the_model(model_type):
     model, spec = tiny_model(model_type), SPECS[model_type]
     attention = arch.find_modules(model, "key")[0][0].rsplit(".", 1)[0]

@@ -58,7 +58,7 @@ def test_train_predict_evaluate_merge_pipeline(tmp_path):
 
     code, text = invoke("evaluate", out, "--dataset", data)
     assert code == 0, text
-    assert "f1_entity" in text and "micro avg" in text and "confusion matrix" in text
+    assert "f1_entity" in text and "micro avg" in text and "confusion of entity types" in text
     evaluation = json.loads((out / "evaluation.json").read_text())
     assert evaluation["labels"] == ["LOC", "MISC", "ORG", "PER", "O"] and len(evaluation["confusion_matrix"]) == 5
     assert (out / "confusion_matrix.png").read_bytes()[:4] == b"\x89PNG"

@@ -79,6 +79,6 @@ class Task:
 
     def evaluate(self, model: nn.Module, tokenizer, data) -> dict[str, Any]:
         """Metrics on ``data.eval`` plus the task's report (``report``: text) and confusion matrix
-        (``confusion_matrix``: array, rows true, columns predicted; ``confusion_labels``: its labels, if not
-        the label names) for ``peftkit evaluate``."""
+        (``confusion_matrix``: array, rows true, columns predicted; ``confusion_labels`` and ``confusion_title``:
+        its labels and title, if not the label names and "confusion matrix") for ``peftkit evaluate``."""
         raise NotImplementedError
