@@ -18,7 +18,7 @@ RECIPES = sorted((Path(__file__).resolve().parents[1] / "recipes").glob("*.yaml"
 
 def test_recipes_are_shipped():
     names = {p.name for p in RECIPES}
-    assert {"distilbert-imdb.yaml", "roberta-base-sst2-lora-paper.yaml", "minilm-sst2.yaml"} <= names
+    assert {"distilbert-imdb.yaml", "roberta-base-sst2-lora-paper.yaml", "minilm-sst2.yaml", "minilm-conll2003.yaml"} <= names
 
 
 @pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.name)
