@@ -45,6 +45,21 @@ def _pad_id(model) -> int:
     return model.config.pad_token_id if model.config.pad_token_id is not None else 0
 
 
+def _train(model, data, collate, out, use_cache: bool, epochs: int, per_token: bool = False) -> dict:
+    """The trained parameters after Trainer.train, on the body (use_cache False) or on its cached features."""
+    args = TrainingArguments(output_dir=str(out), num_train_epochs=epochs, learning_rate=1e-2,
+                             per_device_train_batch_size=8, report_to=[], save_strategy="no",
+                             logging_strategy="no", use_cpu=True, seed=0, disable_tqdm=True)
+    if use_cache:
+        cache = FeatureCache.build(model, data, collate, per_token=per_token)
+        trainer = Trainer(model=model, args=args, train_dataset=cache.dataset(data["labels"]), data_collator=collate)
+        with cache.serving():
+            trainer.train()
+    else:
+        Trainer(model=model, args=args, train_dataset=data, data_collator=collate).train()
+    return {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+
+
 @pytest.mark.parametrize("pooling", ["head", "mean"])
 @pytest.mark.parametrize("model_type", list(CONFIGS))
 def test_cached_logits_equal_real_logits(model_type, pooling):
@@ -68,18 +83,7 @@ def test_training_on_the_cache_gives_the_same_head(model_type, tmp_path):
         torch.manual_seed(0)
         model = peftkit.get_strategy("head").apply(tiny_model(model_type))
         collate = _collator(model_type, _pad_id(model))
-        args = TrainingArguments(output_dir=str(tmp_path / str(use_cache)), num_train_epochs=3, learning_rate=1e-2,
-                                 per_device_train_batch_size=8, report_to=[], save_strategy="no",
-                                 logging_strategy="no", use_cpu=True, seed=0, disable_tqdm=True)
-        if use_cache:
-            cache = FeatureCache.build(model, data, collate)
-            trainer = Trainer(model=model, args=args, train_dataset=cache.dataset(data["labels"]), data_collator=collate)
-            with cache.serving():
-                trainer.train()
-        else:
-            trainer = Trainer(model=model, args=args, train_dataset=data, data_collator=collate)
-            trainer.train()
-        trained.append({n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad})
+        trained.append(_train(model, data, collate, tmp_path / str(use_cache), use_cache, epochs=3))
     assert trained[0].keys() == trained[1].keys()
     for name in trained[0]:
         assert torch.allclose(trained[0][name], trained[1][name], atol=1e-5), name
@@ -144,17 +148,6 @@ def test_training_a_token_head_on_the_cache_gives_the_same_head(model_type, tmp_
         torch.manual_seed(0)
         model = peftkit.get_strategy("head").apply(tiny_model(model_type, task=TOKEN))
         collate = _token_collator(model_type, _pad_id(model))
-        args = TrainingArguments(output_dir=str(tmp_path / str(use_cache)), num_train_epochs=2, learning_rate=1e-2,
-                                 per_device_train_batch_size=8, report_to=[], save_strategy="no",
-                                 logging_strategy="no", use_cpu=True, seed=0, disable_tqdm=True)
-        if use_cache:
-            cache = FeatureCache.build(model, data, collate, per_token=True)
-            trainer = Trainer(model=model, args=args, train_dataset=cache.dataset(data["labels"]), data_collator=collate)
-            with cache.serving():
-                trainer.train()
-        else:
-            trainer = Trainer(model=model, args=args, train_dataset=data, data_collator=collate)
-            trainer.train()
-        trained.append({n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad})
+        trained.append(_train(model, data, collate, tmp_path / str(use_cache), use_cache, epochs=2, per_token=True))
     for name in trained[0]:
         assert torch.allclose(trained[0][name], trained[1][name], atol=1e-5), name
