@@ -4,7 +4,8 @@
 A store's own commands are those its records ran with ``--output`` set to it (``run_info.command``;
 ``benchmarks/reference.py`` records the ``compare`` command it ran). Each is planned by the code the
 command line uses (``cli_compare.plan_command_line``: click's parsing, then ``compare.plan_comparison``),
-without loading a model or data, and every run it would look for, and every search run, must be there.
+without loading a model or data (the task is settled as ``compare`` settles it, from the data's format
+when not given), and every run it would look for, and every search run, must be there.
 
 A store made before a strategy's default learning rate changed names that strategy's runs by the
 rate of its day: those runs are looked for at a rate the store's records ran at, and the strategy's
@@ -79,9 +80,12 @@ def test_store_answers_nothing_to_do_to_its_own_command(store, monkeypatch):
     every = [*runs.values(), *searched.values()]
     commands = _own_commands(store, every)
     assert commands, f"no record of {store.name} names a `compare` command with --output {store.name}"
+    monkeypatch.chdir(REPO)  # the commands ran from the repository root (a dataset says its task from there)
     for args in commands:
         shown = "compare " + " ".join(args)
-        comparison = plan_command_line(args)
+        plan = plan_command_line(args)
+        # the task, as compare settles it before it looks in the store: given, or what the dataset's format says
+        comparison = replace(plan, base=plan.base.with_task())
         assert (REPO / comparison.output).resolve() == store.resolve(), shown
         if "--allow-mixed" not in args:  # comparison.json must match, or compare refuses the store
             assert comparison.shared() == json.loads((store / "comparison.json").read_text()), shown
