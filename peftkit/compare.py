@@ -150,9 +150,8 @@ def prepare(comparison: Comparison) -> Comparison:
         comparison = replace(comparison, base=replace(comparison.base, model=model, dataset=dataset),
                              notes=[*notes, *comparison.notes])
     # the task, named or as the data's format says: the runs, the store and the ranking metric are the task's
-    comparison = replace(comparison, base=comparison.base.with_task(), notes=[*comparison.notes, *launch_notes()])
-    preflight(comparison.base, tuple(run.spec for run in comparison.strategies))
-    return comparison
+    base, _, _ = preflight(comparison.base, tuple(run.spec for run in comparison.strategies))
+    return replace(comparison, base=base, notes=[*comparison.notes, *launch_notes()])
 
 
 def run_comparison(comparison: Comparison, console, *, allow_mixed: bool = False) -> Result:

@@ -239,7 +239,7 @@ def identity(config: RunConfig) -> dict[str, Any]:
     # "train-holdout" and no holdout key; saying the same keeps their run ids and comparison.json.
     if settings.pop("holdout"):
         settings["eval_split"] = HOLDOUT_SPLIT
-    if settings["task"] == DEFAULT_TASK:  # named since issue 18, inferred since 19: both left out by default
+    if settings["task"] == DEFAULT_TASK:  # the default task, named or inferred, is left out as before tasks
         settings["task"] = None
     return {k: v for k, v in settings.items() if not (k in LATE and v == LATE[k])}
 

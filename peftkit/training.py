@@ -104,11 +104,12 @@ def task_for(config: RunConfig):
 
 
 def preflight(config: RunConfig, specs: tuple[str, ...] = ()):
-    """The model's config, checked, then the data, loaded: ``(model_config, data)``. A model or dataset that
-    cannot load fails here with one clear line, before a comparison writes its store or a run spends
-    minutes. The model comes first: it is the cheaper check, and a missing local model must not send the
-    dataset name to the hub. ``--max-length`` is checked against the model's positions for
-    ``config.strategy`` and every SPEC of ``specs`` (prompt tuning's virtual tokens take positions too)."""
+    """The model's config, checked, then the data, loaded: ``(config, model_config, data)``, ``config`` with
+    its task settled (as given, or what the data's format says). A model or dataset that cannot load fails
+    here with one clear line, before a comparison writes its store or a run spends minutes. The model comes
+    first: it is the cheaper check, and a missing local model must not send the dataset name to the hub.
+    ``--max-length`` is checked against the model's positions for ``config.strategy`` and every SPEC of
+    ``specs`` (prompt tuning's virtual tokens take positions too)."""
     from .estimate import check_length
     from .modeling import check_local_weights, load_config
 
@@ -117,7 +118,12 @@ def preflight(config: RunConfig, specs: tuple[str, ...] = ()):
     check_local_weights(config.model)  # no, pickled or truncated weights: refused here, not as a failed run
     for spec in dict.fromkeys((config.strategy, *specs)):
         check_length(model_config, config.max_length, strategy_from_spec(spec).virtual_tokens().prompt, "--max-length")
-    return model_config, task_for(config).load_data(
+    config = config.with_task()
+    task = task_for(config)
+    if config.subword_labels != "first" and not task.per_token:
+        raise PeftkitError(f"--subword-labels says which sub-tokens of a word carry its tag; {task.name} has one "
+                           "label per text: leave it out")
+    return config, model_config, task.load_data(
         config.dataset, text_column=config.text_column, text_pair_column=config.text_pair_column,
         label_column=config.label_column, eval_split=config.eval_split, holdout=config.holdout, seed=config.seed,
         max_train_samples=config.max_train_samples, max_eval_samples=config.max_eval_samples,
@@ -149,10 +155,9 @@ def prepare(config: RunConfig, before_training: Callable[[Any], None] | None = N
     """Seed, check and load everything, apply the strategy (may raise UnsupportedError), tokenize."""
     from transformers import set_seed
 
-    config = config.with_task().resolved()
-    strategy, task = strategy_from_spec(config.strategy), task_for(config)
     set_seed(config.seed)
-    model_config, data = preflight(config)
+    config, model_config, data = preflight(config.resolved())
+    strategy, task = strategy_from_spec(config.strategy), task_for(config)
     model, tokenizer = load_model_and_tokenizer(config, model_config, data.num_labels, data.label_names, strategy)
     loaded = measure.model_bytes(model)
     estimate = _estimate(config, model.config, data.num_labels)

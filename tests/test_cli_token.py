@@ -3,6 +3,7 @@ into a pipeline, load with plain peft; and every bad input answered with one lin
 
 import json
 
+import pytest
 from bad_train_input import train_failures
 from click.testing import CliRunner
 from transformers import AutoModelForTokenClassification, AutoTokenizer, pipeline
@@ -112,3 +113,16 @@ def test_bad_token_input_is_one_line_exit_2_and_writes_nothing(tmp_path):
              for name, (args, words) in _bad_inputs(tmp_path / "inputs").items()}
     failures = train_failures(cases, tmp_path / "out")
     assert not failures, "\n".join(failures)
+
+
+def test_subword_labels_is_refused_for_sentences(tmp_path):
+    from peftkit.errors import PeftkitError
+    from peftkit.training import RunConfig, preflight
+
+    model = demo.write_tiny_model(tmp_path / "model")
+    data = demo.write_dataset(tmp_path / "sentences", n_train=8, n_eval=4)
+    with pytest.raises(PeftkitError, match="subword-labels"):
+        preflight(RunConfig(model=str(model), dataset=str(data), strategy="head", subword_labels="all"))
+    config, _, tokens = preflight(RunConfig(model=str(model), dataset=str(write_data(tmp_path)), strategy="head",
+                                            subword_labels="all"))
+    assert config.task == "token-classification" and tokens.scheme == "IOB2"
