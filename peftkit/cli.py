@@ -209,6 +209,10 @@ def train_command(spec, model, dataset, output, seed, trust_remote_code, **flags
                            f"training is kept in {tmp / 'artifact'} (move it where you want it)") from None
     shutil.rmtree(tmp, ignore_errors=True)
     _print_notes(console, info.get("data_notes") or [])  # also in metrics.json
+    cache = info.get("feature_cache")
+    if cache:
+        _print_notes(console, [f"the head trained on cached body features: {cache['examples']:,} examples, "
+                               f"{human_bytes(cache['bytes'])} in memory, built in {cache['seconds']:.1f} s"])
     metric = get_task(config.task).primary
     scores = ", ".join(f"{label} {info[key]:.4f}" for key, label in
                        [(metric.key, metric.label), *((s.key, s.runs) for s in metric.secondary)])

@@ -126,3 +126,14 @@ def test_subword_labels_is_refused_for_sentences(tmp_path):
     config, _, tokens = preflight(RunConfig(model=str(model), dataset=str(write_data(tmp_path)), strategy="head",
                                             subword_labels="all"))
     assert config.task == "token-classification" and tokens.scheme == "IOB2"
+
+
+def test_head_trains_on_cached_token_features_and_says_their_size(tmp_path):
+    model, data, out = demo.write_tiny_model(tmp_path / "model"), write_data(tmp_path), tmp_path / "head"
+    code, text = invoke("train", "-s", "head", "--model", model, "--dataset", data, "--output", out, "--epochs", "2")
+    assert code == 0, text
+    cache = json.loads((out / "metrics.json").read_text())["train_info"]["feature_cache"]
+    hidden = json.loads((model / "config.json").read_text())["hidden_size"]
+    tokens = 24 * 2 + sum(len(w.split()) for w, _ in SENTENCES) * 6  # [CLS] and [SEP] of each of 24 sentences
+    assert cache["examples"] == 24 and cache["bytes"] >= tokens * hidden * 4  # words may take several sub-tokens
+    assert "cached body features: 24 examples" in " ".join(text.split())
