@@ -38,10 +38,9 @@ def _logits(model, tokenizer, encoded, batch_size: int) -> tuple[np.ndarray, np.
 def evaluate(task, model, tokenizer, data, batch_size: int = 32) -> dict[str, Any]:
     """Metrics on ``data.eval``, the per-type report (``report``) and the entity-type confusion matrix
     (``confusion_matrix``, rows true, columns predicted, over ``confusion_labels``: the types and O)."""
-    from .tagging import entity_metrics
+    from .tagging import entity_confusion, entity_metrics, entity_report
     from .tasks.token_classification import token_cross_entropy, word_tags
     from .token_data import encode
-    from .token_inference import entity_confusion, entity_report
 
     encoded, _, _ = encode(data.eval, tokenizer, usable_length(model, MAX_LENGTH), keep_words=True)
     logits, labels = _logits(model, tokenizer, encoded, batch_size)

@@ -1,6 +1,6 @@
 """Token classification (named entities) with a trained model: entities predicted as the transformers
-``token-classification`` pipeline with ``aggregation_strategy="simple"`` returns them, and the evaluation of
-entity tags against the truth (the confusion of entity types, seqeval's per-type report).
+``token-classification`` pipeline with ``aggregation_strategy="simple"`` returns them (the entity-level
+scores, report and confusion are ``tagging.py``'s).
 
 ``predict_entities`` does not call the pipeline: it works on any model whose forward returns ``.logits``
 [batch, seq, labels] (a peft-wrapped one included) and runs texts in padded batches, which the pipeline does
@@ -9,15 +9,12 @@ not (it runs one unpadded text at a time).
 
 from __future__ import annotations
 
-from typing import Sequence
-
 import numpy as np
 import torch
 
 from . import architectures as arch
 from .errors import PeftkitError
 from .inference import usable_length
-from .tagging import SCHEMES, entity_types
 
 
 def predict_entities(model, tokenizer, texts: list[str], batch_size: int = 32,
@@ -124,59 +121,3 @@ def _entity(tokenizer, group: list[dict]) -> dict:
         "start": group[0]["start"],
         "end": group[-1]["end"],
     }
-
-
-def _check(truth, predicted, scheme: str) -> tuple[list[list[str]], list[list[str]]]:
-    if scheme not in SCHEMES:
-        raise ValueError(f"scheme must be one of {', '.join(SCHEMES)}, got {scheme!r}")
-    if [len(t) for t in truth] != [len(p) for p in predicted]:
-        raise ValueError("every predicted sentence must have as many tags as its true one")
-    return [list(t) for t in truth], [list(p) for p in predicted]
-
-
-def _entities(sentences: list[list[str]], scheme: str) -> list[dict[tuple[int, int], str]]:
-    """Per sentence, {(start, end exclusive): type}, as seqeval reads them: IOB1/IOB2 by get_entities
-    (conlleval's reading: an I- after O or another type opens an entity), IOBES in strict mode."""
-    if scheme == "IOBES":
-        from seqeval.scheme import IOBES, Entities
-
-        found = Entities(sentences, IOBES).entities
-        return [{(e.start, e.end): e.tag for e in sentence} for sentence in found]
-    from seqeval.metrics.sequence_labeling import get_entities
-
-    return [{(start, end + 1): kind for kind, start, end in get_entities(tags)} for tags in sentences]
-
-
-def entity_confusion(truth: list[list[str]], predicted: list[list[str]], scheme: str) -> tuple[np.ndarray, list[str]]:
-    """The confusion of entity types, counted on entities: (matrix, labels), labels the sorted entity types
-    of both sides and last ``O`` (no entity); rows true, columns predicted.
-
-    A true entity counts at (its type, the type of the predicted entity on exactly its span), or at
-    (its type, O) when no predicted entity has that span (missed); a predicted entity with no true one on
-    its span counts at (O, its type) (spurious); the O/O cell stays 0. A partial overlap (a predicted span
-    that overlaps a true one without being identical) is one miss and one spurious entity, as seqeval counts
-    it. Entities are those seqeval extracts for ``scheme`` (as ``tagging.entity_metrics``), so the diagonal
-    over types sums to seqeval's true positives.
-    """
-    truth, predicted = _check(truth, predicted, scheme)
-    labels = entity_types(truth + predicted) + ["O"]
-    index = {label: i for i, label in enumerate(labels)}
-    matrix = np.zeros((len(labels), len(labels)), dtype=np.int64)
-    for true, guess in zip(_entities(truth, scheme), _entities(predicted, scheme)):
-        for span, kind in true.items():
-            matrix[index[kind], index[guess.get(span, "O")]] += 1
-        for span, kind in guess.items():
-            if span not in true:
-                matrix[index["O"], index[kind]] += 1
-    return matrix, labels
-
-
-def entity_report(truth: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]], scheme: str) -> str:
-    """seqeval's classification_report (4 digits) for ``scheme``: per-type precision, recall, F1 and support
-    on entities, IOBES in strict mode, as ``tagging.entity_metrics`` counts them."""
-    from seqeval.metrics import classification_report
-    from seqeval.scheme import IOBES
-
-    truth, predicted = _check(truth, predicted, scheme)
-    options = {"mode": "strict", "scheme": IOBES} if scheme == "IOBES" else {}
-    return classification_report(truth, predicted, digits=4, zero_division=0, **options)

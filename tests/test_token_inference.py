@@ -11,7 +11,8 @@ import torch
 from transformers import BertConfig, BertForTokenClassification, pipeline
 
 from peftkit.errors import PeftkitError
-from peftkit.token_inference import entity_confusion, entity_report, predict_entities
+from peftkit.tagging import entity_confusion, entity_report
+from peftkit.token_inference import predict_entities
 
 LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
 # trained on, so that the model predicts entities: several words of several sub-tokens, an unknown token
