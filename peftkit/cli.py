@@ -49,14 +49,22 @@ def list_command() -> None:
     for name in list_strategies():
         cls = strategy_class(name)
         opts = "\n".join(f"{n}={d!r}: {h}" if h else f"{n}={d!r}" for n, _t, d, h in cls.Options.describe())
-        d = cls.defaults
-        training = f"lr {d.learning_rate:g}\n{d.epochs:g} epochs\nwarm-up {d.warmup:g}\nweight decay {d.weight_decay:g}"
+        training = "\n".join([_training_defaults(cls.defaults), *(
+            f"{task}: {_training_defaults(own, cls.defaults)}" for task, own in cls.task_defaults.items())])
         table.add_row(name + (" *" if cls.core else ""), cls.description, opts or "-", training)
     console = Console()
     print_rich(table, console)
     console.print("* core strategies (what `compare` runs by default). SPEC syntax: name:key=value,key=value. "
-                  "Training defaults: `--hp STRATEGY.KEY=VALUE` overrides them; their sources are in "
-                  "peftkit/strategies/")
+                  "Training defaults (sequence classification's, then what another task changes): "
+                  "`--hp STRATEGY.KEY=VALUE` overrides them; their sources are in peftkit/strategies/")
+
+
+def _training_defaults(d, base=None) -> str:
+    """A strategy's training defaults, one per line; with ``base``, only those that differ from it."""
+    shown = {"learning_rate": f"lr {d.learning_rate:g}", "epochs": f"{d.epochs:g} epochs",
+             "warmup": f"warm-up {d.warmup:g}", "weight_decay": f"weight decay {d.weight_decay:g}"}
+    return ("\n" if base is None else ", ").join(
+        text for key, text in shown.items() if base is None or getattr(d, key) != getattr(base, key))
 
 
 PARAMS_COLUMNS = [

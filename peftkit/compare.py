@@ -347,7 +347,7 @@ def record_for(config: RunConfig, train_info: dict[str, Any], order: int) -> dic
     strategy = strategy_from_spec(config.strategy)
     return {
         "run_info": {"run_id": config.run_id(), "order": order, "config": resolved.to_dict(),
-                     "strategy": strategy.to_dict(), "hyperparameter_source": strategy.defaults.source,
+                     "strategy": strategy.to_dict(), "hyperparameter_source": strategy.defaults_for(config.task).source,
                      "command": " ".join(sys.argv)},
         "train_info": train_info,
         "meta_info": meta_info(),

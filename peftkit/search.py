@@ -1,6 +1,6 @@
 """``compare --search lr``: a small learning-rate grid per strategy, scored on held-out training data.
 
-Each strategy's default rate is multiplied by the grid's factors (``1/3, 1, 3`` by default). Every
+Each strategy's default rate (its task's: ``Strategy.defaults_for``) is multiplied by the grid's factors (``1/3, 1, 3`` by default). Every
 candidate trains with the first seed on 90% of the training data and is scored on the other 10%
 (stratified; ``RunConfig.holdout``), never on the evaluation split that the final table reports.
 The best rate by held-out accuracy (then lower held-out loss, then the rate nearer the default, then the
@@ -65,7 +65,7 @@ def plan(base: RunConfig, strategies, seed: int, grid: tuple[float, ...]) -> lis
     for run in strategies:
         if run.overrides.get("learning_rate", base.learning_rate) is not None:
             continue
-        default = strategy_from_spec(run.spec).defaults.learning_rate
+        default = strategy_from_spec(run.spec).defaults_for(base.task).learning_rate
         configs = [replace(base, strategy=run.spec, seed=seed, holdout=True,
                            **{**run.overrides, "learning_rate": lr}) for lr in candidates(default, grid)]
         plans.append(SearchPlan(run.spec, default, configs))
@@ -105,7 +105,8 @@ def notes_from(directory: str | Path) -> list[str]:
         return []
     per_strategy: dict[str, list[tuple[float, dict]]] = {}
     records = store.records()
-    split, metric = None, task_of_records(records).primary
+    task = task_of_records(records)
+    split, metric = None, task.primary
     for record in records:
         config = record["run_info"]["config"]
         per_strategy.setdefault(config["strategy"], []).append((config["learning_rate"], record["train_info"]))
@@ -116,7 +117,7 @@ def notes_from(directory: str | Path) -> list[str]:
         if not ok:
             lines.append(f"lr search, {spec}: no candidate finished ({tried[0][1].get('error')}); defaults used")
             continue
-        best = best_rate(dict(ok), strategy_from_spec(spec).defaults.learning_rate, metric)
+        best = best_rate(dict(ok), strategy_from_spec(spec).defaults_for(task.name).learning_rate, metric)
         scores = ", ".join(f"{lr:g}: {i[metric.key]:.3f}" if i.get("status") == "ok" else f"{lr:g}: {i.get('status')}"
                            for lr, i in sorted(tried, key=lambda t: t[0]))
         lines.append(f"lr search, {spec}: {best:g} chosen (held-out {metric.label} {scores})")

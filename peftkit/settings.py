@@ -201,10 +201,10 @@ class RunConfig:
         return self if self.task else replace(self, task=infer_task(self.dataset))
 
     def resolved(self) -> "RunConfig":
-        """This config with the strategy's default hyperparameters filled in."""
+        """This config with the strategy's default hyperparameters (for its task) filled in."""
         from .registry import strategy_from_spec
 
-        defaults = strategy_from_spec(self.strategy).defaults
+        defaults = strategy_from_spec(self.strategy).defaults_for(self.task)
         return replace(self, **{s.name: getattr(defaults, s.name) for s in SETTINGS
                                 if getattr(self, s.name) is None and hasattr(defaults, s.name)})
 

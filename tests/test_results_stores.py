@@ -7,7 +7,7 @@ command line uses (``cli_compare.plan_command_line``: click's parsing, then ``co
 without loading a model or data (the task is settled as ``compare`` settles it, from the data's format
 when not given), and every run it would look for, and every search run, must be there.
 
-A store made before a strategy's default learning rate changed names that strategy's runs by the
+A store made before a strategy's default learning rate (for the store's task) changed names that strategy's runs by the
 rate of its day: those runs are looked for at a rate the store's records ran at, and the strategy's
 records must then name other defaults (``hyperparameter_source``) than today's. Stores are found, not
 listed: superseded ones may be removed. A store of a sweep still running (committed as its runs finish)
@@ -108,11 +108,12 @@ def test_store_answers_nothing_to_do_to_its_own_command(store, monkeypatch):
                 assert not ids & set(runs), f"{store.name}: {run.spec} has runs: take it out of {PENDING}"
                 continue
             cls = type(strategy_from_spec(run.spec))
-            today = cls.defaults.learning_rate
+            defaults = cls.defaults_for(comparison.base.task)  # the store's task's
+            today = defaults.learning_rate
             found = None
             for rate in [today, *_rates_of_the_day(cls.name, every, comparison.search_grid)]:
                 with monkeypatch.context() as m:
-                    m.setattr(cls, "defaults", replace(cls.defaults, learning_rate=rate))
+                    m.setattr(cls, "defaults_for", classmethod(lambda _c, _t, r=rate: replace(defaults, learning_rate=r)))
                     ids, search_ids = _planned(comparison, run, searched)
                 if ids <= set(runs) and search_ids <= set(searched):
                     found = rate
@@ -124,6 +125,6 @@ def test_store_answers_nothing_to_do_to_its_own_command(store, monkeypatch):
             if found != today:
                 sources = {r["run_info"]["hyperparameter_source"] for r in every
                            if strategy_from_spec(r["run_info"]["config"]["strategy"]).name == cls.name}
-                assert sources - {cls.defaults.source}, (
+                assert sources - {defaults.source}, (
                     f"{store.name}: {run.spec} is found only at the rate {found:g}, not today's default {today:g}, "
                     "yet its records name today's defaults")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Mapping
 
 from torch import nn
 
@@ -44,6 +44,8 @@ class Strategy:
     override the hooks below where their default is wrong for them. Core modules (training, the estimate,
     artifacts) call only these methods: they never look at a strategy's name or probe for attributes.
 
+    - ``defaults_for(task)``: the training defaults a run of that task starts from (``defaults``, or the
+      task's own in ``task_defaults``).
     - ``apply(model)`` returns the model ready to train: what should train has ``requires_grad``,
       the rest is frozen, and any new modules are inserted (or the model is wrapped by peft). It never
       changes ``self.options``; what it resolved for this model is in ``saved_options(model)``.
@@ -63,7 +65,9 @@ class Strategy:
     Options: ClassVar[type[StrategyOptions]] = NoOptions
     core: ClassVar[bool] = False  # one of the strategies `compare` runs by default
     peft_backed: ClassVar[bool] = False  # its artifacts are peft adapter directories (see strategies/_peft.py)
-    defaults: ClassVar[TrainDefaults] = TrainDefaults(1e-4, source="generic")
+    defaults: ClassVar[TrainDefaults] = TrainDefaults(1e-4, source="generic")  # sequence classification's
+    # a task's own defaults, by task name, where the evidence for that task says otherwise (defaults_for)
+    task_defaults: ClassVar[Mapping[str, TrainDefaults]] = {}
     # why `peftkit merge` cannot fold this strategy into a plain transformers model (None: it can)
     merge_blocker: ClassVar[str | None] = "it adds modules that have no place in the base model"
 
@@ -73,6 +77,12 @@ class Strategy:
     @classmethod
     def from_options(cls, **options: Any) -> "Strategy":
         return cls(cls.Options.build(cls.name, **options))
+
+    @classmethod
+    def defaults_for(cls, task: str | None) -> TrainDefaults:
+        """The training defaults of a run of task ``task`` (None: sequence classification): the task's own
+        where the strategy has them, else ``defaults``."""
+        return cls.task_defaults.get(task, cls.defaults) if task else cls.defaults
 
     # -- the contract -----------------------------------------------------------------------
     def apply(self, model: nn.Module) -> nn.Module:

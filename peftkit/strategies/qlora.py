@@ -90,6 +90,8 @@ class QLoraStrategy(LoraStrategy):
         LoraStrategy.defaults,
         source="same as lora (" + LoraStrategy.defaults.source + "); QLoRA paper (Dettmers et al., 2023): "
                "4-bit NF4 + LoRA matches 16-bit LoRA at the same hyperparameters")
+    task_defaults = {task: dataclasses.replace(own, source="same as lora (" + own.source + ")")
+                     for task, own in LoraStrategy.task_defaults.items()}
     Options = QLoraOptions
     core = False
 
