@@ -20,7 +20,8 @@ from .recipes import PROFILES
 @click.option("--recipe", type=click.Path(dir_okay=False), help="A YAML recipe; flags given here override it.")
 @click.option("--seeds", default="0", show_default=True, help="Comma-separated seeds, e.g. 0,1,2.")
 @click.option("--hp", "hp", multiple=True, metavar="STRATEGY.KEY=VALUE",
-              help="Per-strategy hyperparameter, e.g. --hp lora.learning_rate=1e-3 --hp prompt.epochs=10.")
+              help="Per-strategy hyperparameter, e.g. --hp lora.learning_rate=1e-3 --hp prompt.epochs=10; "
+              "for one SPEC of a strategy: --hp lora:r=4.epochs=5.")
 @click.option("--output", "-o", type=click.Path(file_okay=False), help="Results directory (default: peftkit-runs/<model>-<dataset>).")
 @click.option("--allow-mixed", is_flag=True, help="Add to an output directory that holds another configuration.")
 @click.option("--profile", type=click.Choice(sorted(PROFILES)), help="quick: a usable ranking in minutes (1000 training "

@@ -205,10 +205,12 @@ def _strategies(specs, recipe_strategies, overrides: dict[str, dict[str, float]]
         strategies = [StrategyRun(s, dict(o)) for s, o in recipe_strategies]
     else:
         strategies = default_strategies()
-    for run in strategies:
-        run.overrides.update(overrides.pop(run.spec, {}) or overrides.pop(run.spec.split(":")[0], {}))
-    if overrides:
-        raise PeftkitError(f"--hp names strategy '{next(iter(overrides))}', which is not in this comparison")
+    for run in strategies:  # --hp NAME.KEY goes to every SPEC of that strategy, --hp SPEC.KEY to that one, over it
+        run.overrides.update({**overrides.get(run.spec.split(":")[0], {}), **overrides.get(run.spec, {})})
+    named = {run.spec for run in strategies} | {run.spec.split(":")[0] for run in strategies}
+    unknown = [target for target in overrides if target not in named]
+    if unknown:
+        raise PeftkitError(f"--hp names strategy '{unknown[0]}', which is not in this comparison")
     return strategies
 
 
@@ -223,10 +225,11 @@ def parse_seeds(text: str) -> list[int]:
 
 
 def parse_overrides(items) -> dict[str, dict[str, float]]:
-    """--hp lora.learning_rate=1e-3 -> {"lora": {"learning_rate": 0.001}}"""
+    """--hp lora.learning_rate=1e-3 -> {"lora": {"learning_rate": 0.001}}; the target may be a SPEC with
+    options (--hp lora:r=4.learning_rate=1e-3): the value follows the last "=", the key the last "." before it."""
     out: dict[str, dict[str, float]] = {}
     for item in items:
-        target, eq, value = item.partition("=")
+        target, eq, value = item.rpartition("=")
         strategy, dot, key = target.rpartition(".")
         if not eq or not dot or key not in HYPERPARAMETERS:
             raise PeftkitError(f"--hp expects STRATEGY.KEY=VALUE with KEY one of {', '.join(HYPERPARAMETERS)}, "

@@ -63,6 +63,17 @@ def test_a_strategys_own_settings_go_over_the_comparisons():
     assert {c.strategy: c.learning_rate for c in planned.runs()} == {"lora": 0.5, "head": 0.03}
 
 
+def test_hp_names_a_strategy_or_one_spec_of_it():
+    """--hp NAME.KEY reaches every SPEC of that strategy; --hp SPEC.KEY (options and all) only that one, over it."""
+    specs = ("lora", "lora:r=4,dropout=0.05", "head")
+    hp = ("lora.epochs=2", "lora:r=4,dropout=0.05.learning_rate=0.02", "lora:r=4,dropout=0.05.epochs=5")
+    planned = plan_comparison({**DATA, "specs": specs, "hp": hp})
+    assert [(c.strategy, c.learning_rate, c.epochs) for c in planned.runs()] == [
+        ("lora", None, 2.0), ("lora:r=4,dropout=0.05", 0.02, 5.0), ("head", None, None)]
+    with pytest.raises(PeftkitError, match="--hp names strategy 'lora:r=8'"):
+        plan_comparison({**DATA, "specs": specs, "hp": ("lora:r=8.epochs=1",)})
+
+
 def test_the_demo_length_goes_over_recipe_and_profile_but_not_a_flag():
     assert plan_comparison({}).demo and plan_comparison({}).base.max_length == demo.MAX_LENGTH
     assert plan_comparison({"profile": "quick"}, {"max_length": 100}).base.max_length == demo.MAX_LENGTH
