@@ -9,8 +9,8 @@ import peft
 from .. import architectures as arch
 from ..options import StrategyOptions, option
 from ..registry import register_strategy
-from . import _peft
 from ..tasks.token_classification import TokenClassification
+from . import _peft
 from .base import TrainDefaults
 
 
