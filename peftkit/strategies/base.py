@@ -82,7 +82,7 @@ class Strategy:
     def defaults_for(cls, task: str | None) -> TrainDefaults:
         """The training defaults of a run of task ``task`` (None: sequence classification): the task's own
         where the strategy has them, else ``defaults``."""
-        return cls.task_defaults.get(task, cls.defaults) if task else cls.defaults
+        return cls.task_defaults.get(task, cls.defaults)
 
     # -- the contract -----------------------------------------------------------------------
     def apply(self, model: nn.Module) -> nn.Module:
