@@ -55,16 +55,21 @@ def list_command() -> None:
     console = Console()
     print_rich(table, console)
     console.print("* core strategies (what `compare` runs by default). SPEC syntax: name:key=value,key=value. "
-                  "Training defaults (sequence classification's, then what another task changes): "
-                  "`--hp STRATEGY.KEY=VALUE` overrides them; their sources are in peftkit/strategies/")
+                  "Training defaults: sequence classification's, then what another task changes; `--hp "
+                  "STRATEGY.KEY=VALUE` overrides them; their sources are in peftkit/strategies/. On data too small "
+                  "for a strategy's epochs to give it its steps, a run takes more epochs (whole ones, up to the most "
+                  "shown); an epochs value given by hand is kept.")
 
 
 def _training_defaults(d, base=None) -> str:
     """A strategy's training defaults, one per line; with ``base``, only those that differ from it."""
+    rule = (f"small data: {d.min_steps}+ steps, up to {d.max_epochs:g} epochs" if d.min_steps
+            else "same epochs at every data size")
     shown = {"learning_rate": f"lr {d.learning_rate:g}", "epochs": f"{d.epochs:g} epochs",
+             "min_steps": rule, "max_epochs": rule,
              "warmup": f"warm-up {d.warmup:g}", "weight_decay": f"weight decay {d.weight_decay:g}"}
-    return ("\n" if base is None else ", ").join(
-        text for key, text in shown.items() if base is None or getattr(d, key) != getattr(base, key))
+    return ("\n" if base is None else ", ").join(dict.fromkeys(
+        text for key, text in shown.items() if base is None or getattr(d, key) != getattr(base, key)))
 
 
 PARAMS_COLUMNS = [
@@ -143,7 +148,7 @@ def _print_notes(console, notes: list[str]) -> None:
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 def report_command(directory: str, fmt: str) -> None:
     """Rebuild report.md, results.csv, results.json and plot.png from a results directory."""
-    from .compare import rows_from_store, write_all_reports
+    from .compare_records import rows_from_store, write_all_reports
     from .report import aggregate, print_summary, summary_table
     from .store import ResultStore
 
@@ -174,10 +179,11 @@ def train_command(spec, model, dataset, output, seed, trust_remote_code, **flags
     import json
     import shutil
     import tempfile
+    from dataclasses import replace
 
     from rich.console import Console
 
-    from .compare import record_for
+    from .compare_records import record_for
     from .errors import UnsupportedError
     from .launch import distributed_world, launch_notes
     from .output import atomic_write_text, check_new_output, check_writable, publish, trainable_bytes
@@ -216,7 +222,8 @@ def train_command(spec, model, dataset, output, seed, trust_remote_code, **flags
         raise PeftkitError(f"cannot write {out} ({e.strerror or e}): nothing was left there; the finished "
                            f"training is kept in {tmp / 'artifact'} (move it where you want it)") from None
     shutil.rmtree(tmp, ignore_errors=True)
-    _print_notes(console, info.get("data_notes") or [])  # also in metrics.json
+    trained = replace(config, train_examples=info["num_train_samples"])
+    _print_notes(console, [*(info.get("data_notes") or []), *filter(None, [trained.too_few_steps()])])
     cache = info.get("feature_cache")
     if cache:
         _print_notes(console, [f"the head trained on cached body features: {cache['examples']:,} examples, "

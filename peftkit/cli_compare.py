@@ -26,9 +26,11 @@ from .recipes import PROFILES
 @click.option("--allow-mixed", is_flag=True, help="Add to an output directory that holds another configuration.")
 @click.option("--profile", type=click.Choice(sorted(PROFILES)), help="quick: a usable ranking in minutes (1000 training "
               "and 500 evaluation examples, length 64); full (default): all the data.")
-@click.option("--search", type=click.Choice(["lr"]), help="lr: pick each strategy's learning rate from a small grid "
-              "around its default, scored on held-out training data (never the evaluation split).")
+@click.option("--search", metavar="lr|epochs|lr,epochs", help="Pick each strategy's learning rate, epochs or both from a "
+              "small grid around its defaults, scored on held-out training data (never the evaluation split).")
 @click.option("--search-grid", metavar="FACTORS", help="Factors of each default rate to try (default: 0.33,1,3).")
+@click.option("--epochs-grid", metavar="FACTORS", help="Factors of each strategy's default epochs to try "
+              "(default: 0.5,1,2).")
 @run_options
 @click.pass_context
 def compare_command(ctx, allow_mixed: bool, **_options) -> None:

@@ -3,7 +3,7 @@
 Read top-down: ``plan_comparison`` turns what a command asks for into a ``Comparison`` (flags beat a
 recipe, which beats the profile, which beats the defaults), nothing loaded or written; ``prepare`` does
 what the plan leaves to this machine (the demo's files, the launcher's notes, the checks of model and
-data); ``run_comparison`` runs the learning-rate search if asked, then every run the store lacks, and
+data); ``run_comparison`` runs the search (rates, epochs) if asked, then every run the store lacks, and
 rebuilds the reports.
 
 Under a distributed launcher (``accelerate launch``, torchrun) there is no process per run: every
@@ -19,21 +19,20 @@ import os
 import re
 import signal
 import subprocess
-import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
 from .report_metric import ACCURACY, Metric
-from .tasks import get_task, task_of_records
+from .tasks import get_task
 from . import search
 from .errors import OptionError, PeftkitError
 from .launch import distributed_world
-from .meta import meta_info
 from .recipes import PROFILES
-from .registry import core_strategies, list_strategies, strategy_from_spec
+from .registry import core_strategies, strategy_from_spec
 from .settings import BY_NAME, HYPERPARAMETERS, SHARED_KEYS, RunConfig
-from .store import ResultStore, flat_row
+from .compare_records import data_notes, record_for, rows_from_store, write_all_reports
+from .store import ResultStore
 from .worker import PROGRESS, outcome, worker_dir
 from .worker import command as worker_command
 
@@ -63,19 +62,30 @@ class Comparison:
     output: Path
     notes: list[str] = field(default_factory=list)
     search_grid: tuple[float, ...] | None = None  # --search lr: factors of each default rate
+    epochs_grid: tuple[float, ...] | None = None  # --search epochs: factors of each strategy's default epochs
     demo: bool = False  # the built-in demo: its model and data are written by `prepare`
     title: str = ""  # of the reports; default: "peftkit compare: <output>"
+    # training examples of the runs ({holdout: n}: the comparison's own, and the held-out search's), once
+    # `with_train_sizes` has loaded the data: the default epochs follow them (the steps rule), and so run ids
+    train_sizes: Mapping[bool, int] = field(default_factory=dict)
+
+    @property
+    def searching(self) -> bool:
+        return bool(self.search_grid or self.epochs_grid)
 
     def search_plans(self) -> list[search.SearchPlan]:
-        """The learning-rate search's candidates per strategy (none without --search lr)."""
-        return search.plan(self.base, self.strategies, self.seeds[0], self.search_grid) if self.search_grid else []
+        """The search's candidates per strategy (none without --search)."""
+        if not self.searching:
+            return []
+        base = replace(self.base, holdout=True, train_examples=self.train_sizes.get(True))
+        return search.plan(base, self.strategies, self.seeds[0], self.search_grid, self.epochs_grid)
 
-    def runs(self, rates: Mapping[str, float] | None = None) -> list[RunConfig]:
-        """Every (strategy, seed) run, strategies in order, seeds inside; ``rates`` ({spec: learning rate},
+    def runs(self, chosen: Mapping[str, Mapping[str, float]] | None = None) -> list[RunConfig]:
+        """Every (strategy, seed) run, strategies in order, seeds inside; ``chosen`` ({spec: {setting: value}},
         what the search chose) over each strategy's own settings."""
-        rates = rates or {}
-        return [replace(self.base, strategy=s.spec, seed=seed,
-                        **{**s.overrides, **({"learning_rate": rates[s.spec]} if s.spec in rates else {})})
+        chosen = chosen or {}
+        return [replace(self.base, strategy=s.spec, seed=seed, train_examples=self.train_sizes.get(self.base.holdout),
+                        **{**s.overrides, **chosen.get(s.spec, {})})
                 for s in self.strategies for seed in self.seeds]
 
     def shared(self) -> dict[str, Any]:
@@ -83,8 +93,10 @@ class Comparison:
         setting at its default is absent, so that older stores match)."""
         identity = self.base.identity()
         shared = {k: identity[k] for k in SHARED_KEYS if k in identity}
-        if self.search_grid:  # searched and default rates must not mix in one table
+        if self.search_grid:  # searched and default settings must not mix in one table
             shared["lr_search_grid"] = list(self.search_grid)
+        if self.epochs_grid:
+            shared["epochs_search_grid"] = list(self.epochs_grid)
         return shared
 
 
@@ -103,14 +115,13 @@ def plan_comparison(flags: Mapping[str, Any], recipe: Mapping[str, Any] | None =
     hp, output, profile, search, search_grid and the run settings); ``recipe``: a loaded recipe. Each
     value comes from the first that has it: flags, recipe, profile, default. A strategy's own
     hyperparameters (a recipe's strategy entry, then --hp) go over the comparison's. Without a model and
-    a dataset the plan is the demo, whose shorter length goes over the recipe's and the profile's. A bad
+    a dataset the plan is the demo, whose shorter length goes over the recipe's and the profile's, and whose
+    strategies train their declared epochs (not raised by their steps rule) unless epochs are given. A bad
     value fails here, before anything is written."""
     from . import demo
 
     recipe = dict(recipe or {})
     profile = flags.get("profile") or recipe.get("profile") or "full"
-    search_on = flags.get("search") or recipe.get("search")
-    search_grid = flags.get("search_grid") or recipe.get("search_grid")
     values = {**PROFILES[profile], **_settings_in(recipe, "recipe"), **_settings_in(flags, "cli")}
     model, dataset = flags.get("model") or recipe.get("model"), flags.get("dataset") or recipe.get("dataset")
     seeds = parse_seeds(flags["seeds"]) if "seeds" in flags else recipe["seeds"] if "seeds" in recipe else \
@@ -121,19 +132,37 @@ def plan_comparison(flags: Mapping[str, Any], recipe: Mapping[str, Any] | None =
     is_demo = model is None
     if is_demo and "max_length" not in flags:
         values["max_length"] = demo.MAX_LENGTH
+    if is_demo and "epochs" not in values:  # the demo's budget: minutes; its notes name the strategies it leaves short
+        for run in strategies:
+            run.overrides.setdefault("epochs", demo.epochs_of(run.spec))
     base = RunConfig(model=model or "demo", dataset=dataset or "demo", strategy="full", **values)
     for run in strategies:  # validated before anything is written
         replace(base, strategy=run.spec, **run.overrides)
-    grid = search.parse_grid(search_grid) if search_on else None
-    if search_grid and not search_on:
-        raise PeftkitError("--search-grid needs --search lr")
+    grid, epochs = _search_grids(flags, recipe)
     output = (flags.get("output") or recipe.get("output")
               or ("peftkit-runs/demo" if is_demo else f"peftkit-runs/{_slug(model)}-{_slug(dataset)}"))
     notes = [] if profile == "full" else [
         f"profile {profile}: " + ", ".join(f"{k.replace('_', '-')} {v}" for k, v in PROFILES[profile].items())
         + " (flags override); use it to rank, not to report final numbers"]
     return Comparison(base=base, strategies=strategies, seeds=seeds, output=Path(output), notes=notes,
-                      search_grid=grid, demo=is_demo, title=f"peftkit compare: {output}")  # the output as typed
+                      search_grid=grid, epochs_grid=epochs, demo=is_demo,
+                      title=f"peftkit compare: {output}")  # the output as typed
+
+
+def _search_grids(flags: Mapping[str, Any], recipe: Mapping[str, Any]) -> tuple[tuple | None, tuple | None]:
+    """(the rate's factors, the epochs' factors) of ``--search`` (None: not searched); a grid given for a
+    setting not searched is refused."""
+    search_on = flags.get("search") or recipe.get("search")
+    searched = search.parse_search(search_on) if search_on else ()
+    given = {name: flags.get(name) or recipe.get(name) for name in ("search_grid", "epochs_grid")}
+    grid = search.parse_grid(given["search_grid"]) if "learning_rate" in searched else None
+    if given["search_grid"] and grid is None:
+        raise PeftkitError("--search-grid needs --search lr (or lr,epochs)")
+    epochs = (search.parse_grid(given["epochs_grid"], search.DEFAULT_EPOCHS_GRID, "epochs grid")
+              if "epochs" in searched else None)
+    if given["epochs_grid"] and epochs is None:
+        raise PeftkitError("--epochs-grid needs --search epochs (or lr,epochs)")
+    return grid, epochs
 
 
 def prepare(comparison: Comparison) -> Comparison:
@@ -150,13 +179,37 @@ def prepare(comparison: Comparison) -> Comparison:
         comparison = replace(comparison, base=replace(comparison.base, model=model, dataset=dataset),
                              notes=[*notes, *comparison.notes])
     # the task, named or as the data's format says: the runs, the store and the ranking metric are the task's
-    base, _, _ = preflight(comparison.base, tuple(run.spec for run in comparison.strategies))
-    return replace(comparison, base=base, notes=[*comparison.notes, *launch_notes()])
+    base, _, data = preflight(comparison.base, tuple(run.spec for run in comparison.strategies))
+    comparison = with_train_sizes(replace(comparison, base=base), data)
+    return replace(comparison, notes=[*comparison.notes, *launch_notes(), *step_notes(comparison)])
+
+
+def with_train_sizes(comparison: Comparison, data=None) -> Comparison:
+    """``comparison`` (its task settled) with the sizes of its training data: of its own runs and, for a
+    search, of the held-out search's; ``data``: the data of ``comparison.base``, if loaded already."""
+    from .training import load_data
+
+    sizes = {}
+    for holdout in dict.fromkeys([comparison.base.holdout, *([True] if comparison.searching else [])]):
+        if data is None or holdout != comparison.base.holdout:
+            data = load_data(replace(comparison.base, holdout=holdout))
+        sizes[holdout] = len(data.train)
+    return replace(comparison, train_sizes=sizes)
+
+
+def step_notes(comparison: Comparison) -> list[str]:
+    """One line per strategy whose runs take fewer optimizer steps than its defaults assume (the steps
+    rule, ``TrainDefaults.min_steps``): epochs the user set, or the rule's own cap on very small data."""
+    notes = (config.too_few_steps() for config in comparison.runs()[::len(comparison.seeds)])
+    return [note for note in notes if note]
 
 
 def run_comparison(comparison: Comparison, console, *, allow_mixed: bool = False) -> Result:
-    """Run what is not in the store yet (after the learning-rate search, if asked), then rebuild the
-    reports (in the first process only)."""
+    """Run what is not in the store yet (after the search, if asked), then rebuild the
+    reports (in the first process only). A comparison not through ``prepare`` has its data's sizes settled
+    here: without them the run ids could not say the epochs the runs train."""
+    if not comparison.train_sizes:
+        comparison = with_train_sizes(replace(comparison, base=comparison.base.with_task()))
     world, rank = distributed_world()
     if rank != 0:  # under a launcher every process trains each run; only the first one reports and writes
         console = type(console)(quiet=True)
@@ -164,8 +217,8 @@ def run_comparison(comparison: Comparison, console, *, allow_mixed: bool = False
     store.prepare(comparison.shared(), allow_mixed=allow_mixed)
     for note in comparison.notes:
         console.print(f"[yellow]note:[/] {note}")
-    rates = _search(comparison, console, world, rank, allow_mixed) if comparison.search_grid else {}
-    execute(store, comparison.runs(rates), console, world, rank, "all runs")
+    chosen = _search(comparison, console, world, rank, allow_mixed) if comparison.searching else {}
+    execute(store, comparison.runs(chosen), console, world, rank, "all runs")
     rows = rows_from_store(store)
     if rank != 0:
         return Result(rows)
@@ -248,19 +301,21 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", Path(text.rstrip("/")).name or text).strip("-") or "run"
 
 
-# -- the learning-rate search ----------------------------------------------------------------------------
+# -- the search --------------------------------------------------------------------------------------------
 
-def _search(comparison: Comparison, console, world: int, rank: int, allow_mixed: bool) -> dict[str, float]:
-    """Run the search's candidates that its store lacks; return the chosen rates, {spec: rate}."""
+def _search(comparison: Comparison, console, world: int, rank: int, allow_mixed: bool) -> dict[str, dict[str, float]]:
+    """Run the search's candidates that its store lacks; return the chosen settings, {spec: {setting: value}}."""
     store = ResultStore(comparison.output / search.SEARCH_DIR)
     store.prepare(comparison.shared(), allow_mixed=allow_mixed)
     plans = comparison.search_plans()
-    console.print(f"learning-rate search: {sum(len(p.configs) for p in plans)} runs on held-out training data")
+    what = " and ".join(name for name, grid in (("learning-rate", comparison.search_grid),
+                                                ("epochs", comparison.epochs_grid)) if grid)
+    console.print(f"{what} search: {sum(len(p.configs) for p in plans)} runs on held-out training data")
     execute(store, [c for p in plans for c in p.configs], console, world, rank, "search runs")
-    rates = search.chosen_rates(plans, {r["run_info"]["run_id"]: r for r in store.records()})
-    for spec, rate in rates.items():
-        console.print(f"  {spec}: learning rate {rate:g}")
-    return rates
+    chosen = search.chosen_settings(plans, {r["run_info"]["run_id"]: r for r in store.records()})
+    for spec, settings in chosen.items():
+        console.print(f"  {spec}: {search.describe(settings)}")
+    return chosen
 
 
 # -- the runs ----------------------------------------------------------------------------------------------
@@ -282,8 +337,9 @@ def execute(store: ResultStore, runs: list[RunConfig], console, world: int, rank
     with Progress(*columns, console=console, transient=False) as progress:
         overall = progress.add_task(title, total=len(runs), completed=done)
         for order, config in todo:
+            resolved = config.resolved()
             label = f"{config.strategy} (seed {config.seed}" + (
-                f", lr {config.resolved().learning_rate:g})" if config.holdout else ")")
+                f", lr {resolved.learning_rate:g}, epochs {resolved.epochs:g})" if config.holdout else ")")
             task = progress.add_task(f"  {label}", total=None)
 
             def on_progress(step: int, total: int, task=task) -> None:
@@ -340,66 +396,3 @@ def run_worker(config: RunConfig, log_path: Path, on_progress) -> dict[str, Any]
     if process.returncode in (-signal.SIGKILL, 137):
         reason += " (killed: out of memory?)"
     return {"status": "failed", "error": reason + (f": {tail[0]}" if tail else "")}
-
-
-
-# -- the store and the reports -------------------------------------------------------------------------------
-
-def record_for(config: RunConfig, train_info: dict[str, Any], order: int) -> dict[str, Any]:
-    resolved = config.resolved()
-    strategy = strategy_from_spec(config.strategy)
-    return {
-        "run_info": {"run_id": config.run_id(), "order": order, "config": resolved.to_dict(),
-                     "strategy": strategy.to_dict(), "hyperparameter_source": strategy.defaults_for(config.task).source,
-                     "command": " ".join(sys.argv)},
-        "train_info": train_info,
-        "meta_info": meta_info(),
-    }
-
-
-def sort_rows(rows: list[dict]) -> list[dict]:
-    order = {name: i for i, name in enumerate(list_strategies())}
-    return sorted(rows, key=lambda r: (order.get(str(r.get("strategy")).split(":")[0], len(order)),
-                                       str(r.get("strategy")), r.get("seed") or 0))
-
-
-def rows_from_store(store: ResultStore) -> list[dict]:
-    return sort_rows([flat_row(r) for r in store.records()])
-
-
-_SEEDS = "\0seeds\0"  # where a note names its seed
-
-
-def _seed_template(note: str, seed: Any) -> str:
-    pattern = rf"\bseed {re.escape(str(seed))}\b"
-    return re.sub(pattern, _SEEDS, note) if re.search(pattern, note) else f"{_SEEDS}: {note}"
-
-
-def data_notes(records: list[dict[str, Any]]) -> list[str]:
-    """The runs' data notes (held-out split, label mapping, subsets, dropped rows, truncation), once per
-    comparison: a note all seeds share once, one that differs per seed with its seeds ("seeds 0, 1")."""
-    by_seed: dict[Any, list[str]] = {}
-    for record in records:
-        info = record.get("train_info", {})
-        if "data_notes" in info:  # a run that failed early has none
-            seen = by_seed.setdefault(record.get("run_info", {}).get("config", {}).get("seed"), [])
-            seen += [n for n in info["data_notes"] or [] if n not in seen]
-    common = {n for notes in by_seed.values() for n in notes if all(n in other for other in by_seed.values())}
-    shown: dict[str, list[Any]] = {}  # the note or its template -> its seeds, in the order the runs said them
-    for seed, notes in by_seed.items():
-        for note in notes:
-            shown.setdefault(note if note in common else _seed_template(note, seed), []).append(seed)
-    return [key.replace(_SEEDS, ("seed " if len(seeds) == 1 else "seeds ") + ", ".join(map(str, seeds)))
-            for key, seeds in shown.items()]
-
-
-def write_all_reports(store: ResultStore, title: str, notes: list[str]) -> dict[str, Path]:
-    """report.md, results.csv, results.json and plot.png of a store, with the comparison's notes, the
-    data's and the search's."""
-    from .report import write_reports
-
-    records = store.records()
-    meta = records[-1]["meta_info"] if records else meta_info()
-    return write_reports(rows_from_store(store), store.directory, title=title,
-                         notes=[*notes, *data_notes(records), *search.notes_from(store.directory)], meta=meta,
-                         metric=task_of_records(records).primary)

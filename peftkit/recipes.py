@@ -34,8 +34,9 @@ SCHEMA: dict[str, tuple[tuple[type, ...], str]] = {
     "output": ((str,), "output directory"),
     **{s.name: s.recipe_schema() for s in RECIPE if s.late},  # the keys added later, listed after output as before
     "profile": ((str,), "full or quick"),
-    "search": ((str,), "lr"),
+    "search": ((str,), "lr, epochs or lr,epochs"),
     "search_grid": ((list,), "list of factors of each default learning rate"),
+    "epochs_grid": ((list,), "list of factors of each strategy's default epochs"),
 }
 CHOICES: dict[str, tuple[str, ...]] = {s.name: s.choices for s in RECIPE if s.choices}
 # Named settings for `compare --profile`; a recipe or flags override them.
@@ -44,6 +45,7 @@ PROFILES: dict[str, dict[str, Any]] = {
     "quick": {"max_train_samples": 1000, "max_eval_samples": 500, "max_length": 64},
 }
 STRATEGY_KEYS = ("spec", *HYPERPARAMETERS)
+SEARCHES = ("lr", "epochs", "lr,epochs", "epochs,lr")  # what `search` may say (search.parse_search)
 
 
 def _check_type(where: str, key: str, value: Any, types: tuple[type, ...], what: str) -> None:
@@ -103,14 +105,14 @@ def load_recipe(path: str | Path) -> dict[str, Any]:
         for s in seeds:
             _check_type(f"recipe {path}", "seeds", s, (int,), "a list of ints")
         recipe["seeds"] = seeds
-    for key, choices in {"profile": tuple(PROFILES), "search": ("lr",), **CHOICES}.items():
+    for key, choices in {"profile": tuple(PROFILES), "search": SEARCHES, **CHOICES}.items():
         if key in recipe and recipe[key] not in choices:
             raise PeftkitError(f"recipe {path}: '{key}' must be one of {', '.join(choices)}, got {recipe[key]!r}")
     if "output" in recipe:
         recipe["output"] = _output_inside(path, recipe["output"])
-    if "search_grid" in recipe:
-        for factor in recipe["search_grid"]:
-            _check_type(f"recipe {path}", "search_grid", factor, (int, float), "a list of positive numbers")
+    for grid in ("search_grid", "epochs_grid"):
+        for factor in recipe.get(grid, ()):
+            _check_type(f"recipe {path}", grid, factor, (int, float), "a list of positive numbers")
     if "strategies" in recipe:
         recipe["strategies"] = [_strategy_entry(path, i, e) for i, e in enumerate(recipe["strategies"])]
     return recipe

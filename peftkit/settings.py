@@ -11,6 +11,11 @@ A run's identity (its run id, and what ``comparison.json`` holds) is its resolve
 ``identity()``. A setting added after results were first stored (``late=True``) is left out of the
 identity while at its default, so that the runs stored before it still resume.
 
+``train_examples`` is not chosen but found: `compare` and the training set it once the data is loaded, and
+the default epochs follow it (each strategy's steps rule, ``TrainDefaults.epochs_for``). It is never in the
+identity; the epochs it gives are, so that a run on the full data keeps its run id and one on 1,000
+examples is named by the epochs it trains.
+
 ``holdout`` (score on a stratified 10% of the training data held out, never on the evaluation split:
 ``compare --search lr`` scores its candidates so) was spelled ``eval_split="train-holdout"`` until it
 became a field. That spelling is still read, from ``--eval-split``, recipes and stored records, and it
@@ -71,18 +76,20 @@ def non_negative(value) -> str | None:
 
 def setting(default: Any = MISSING, help: str = "", *, group: str, check: Callable[[Any], str | None] | None = None,
             choices: tuple[str, ...] = (), cli: bool = True, recipe: bool | str = True, per_strategy: bool = False,
-            shared: bool = False, late: bool = False, show_default: bool = False):
+            shared: bool = False, late: bool = False, derived: bool = False, show_default: bool = False):
     """A field of RunConfig with its declaration.
 
     ``cli``: a run option of `compare` and `train` (``--name-with-dashes``); ``recipe``: a recipe key
     (a string describes its values in the recipe's type errors); ``per_strategy``: one strategy of a
     comparison may set its own (``--hp``, a recipe's strategy entry); ``shared``: every run of a
     comparison has the same (``comparison.json``); ``late``: added after results were first stored,
-    left out of the identity at its default; ``show_default``: the option shows and carries its default
-    (otherwise an option not given is None, and a recipe or profile may set the value)."""
+    left out of the identity at its default; ``derived``: not chosen but found from the data (set by
+    `compare` and the training once the data is loaded), never in the identity, where what it decides
+    (the epochs) is; ``show_default``: the option shows and carries its default (otherwise an option not
+    given is None, and a recipe or profile may set the value)."""
     assert group in GROUPS, group
     meta = dict(help=help, group=group, check=check, choices=choices, cli=cli, recipe=recipe,
-                per_strategy=per_strategy, shared=shared, late=late, show_default=show_default)
+                per_strategy=per_strategy, shared=shared, late=late, derived=derived, show_default=show_default)
     return field(default=default, metadata={"setting": meta})
 
 
@@ -102,6 +109,7 @@ class Setting:
     per_strategy: bool
     shared: bool
     late: bool
+    derived: bool
     show_default: bool
 
     @property
@@ -180,6 +188,8 @@ class RunConfig:
         "first", "Token classification: label the first sub-token of each word (first, as transformers' example "
         "does; the others are ignored) or all of them.", group="data", choices=("first", "all"), shared=True,
         late=True)
+    # found from the data, not chosen: what the epochs rule of the strategy's defaults counts steps from
+    train_examples: int | None = setting(None, group="data", check=positive, cli=False, recipe=False, derived=True)
 
     def __post_init__(self):
         if self.eval_split == HOLDOUT_SPLIT:  # the old spelling: --eval-split train-holdout, a recipe, a stored record
@@ -201,12 +211,42 @@ class RunConfig:
         return self if self.task else replace(self, task=infer_task(self.dataset))
 
     def resolved(self) -> "RunConfig":
-        """This config with the strategy's default hyperparameters (for its task) filled in."""
+        """This config with the strategy's default hyperparameters (for its task) filled in; the default
+        epochs follow the defaults' steps rule once ``train_examples`` is known (``TrainDefaults.epochs_for``)."""
+        defaults = self.defaults()
+        filled = {s.name: getattr(defaults, s.name) for s in SETTINGS
+                  if getattr(self, s.name) is None and hasattr(defaults, s.name)}
+        if self.epochs is None:
+            filled["epochs"] = defaults.epochs_for(self.steps_per_epoch())
+        return replace(self, **filled)
+
+    def defaults(self):
+        """The training defaults of this run's strategy for its task (``Strategy.defaults_for``)."""
         from .registry import strategy_from_spec
 
-        defaults = strategy_from_spec(self.strategy).defaults_for(self.task)
-        return replace(self, **{s.name: getattr(defaults, s.name) for s in SETTINGS
-                                if getattr(self, s.name) is None and hasattr(defaults, s.name)})
+        return strategy_from_spec(self.strategy).defaults_for(self.task)
+
+    def steps_per_epoch(self) -> int | None:
+        """Optimizer steps an epoch of ``train_examples`` takes in one process (None: not known yet)."""
+        if self.train_examples is None:
+            return None
+        return math.ceil(math.ceil(self.train_examples / self.batch_size) / self.gradient_accumulation_steps)
+
+    def too_few_steps(self) -> str | None:
+        """One line if this run takes fewer optimizer steps than its defaults assume (the steps rule's
+        ``min_steps``): epochs the user set, or the rule's cap on very small data; None otherwise. The same
+        line from the plan and from the stored (resolved) config."""
+        defaults, steps, epochs = self.defaults(), self.optimizer_steps(), self.resolved().epochs
+        if steps is None or steps >= defaults.min_steps:
+            return None
+        why = f" ({epochs:g} epochs, its most)" if epochs >= defaults.max_epochs else ""
+        return (f"{self.strategy}: {steps} optimizer steps{why}, its defaults assume at least {defaults.min_steps}; "
+                "results may under-state it; see `--search lr,epochs`")
+
+    def optimizer_steps(self) -> int | None:
+        """Optimizer steps of the whole run in one process, as the Trainer counts them (None: not known yet)."""
+        per_epoch, epochs = self.steps_per_epoch(), self.resolved().epochs
+        return None if per_epoch is None else math.ceil(per_epoch * epochs)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -241,7 +281,7 @@ def identity(config: RunConfig) -> dict[str, Any]:
         settings["eval_split"] = HOLDOUT_SPLIT
     if settings["task"] == DEFAULT_TASK:  # the default task, named or inferred, is left out as before tasks
         settings["task"] = None
-    return {k: v for k, v in settings.items() if not (k in LATE and v == LATE[k])}
+    return {k: v for k, v in settings.items() if not (k in LATE and v == LATE[k]) and k not in DERIVED}
 
 
 def _declared(cls) -> tuple[Setting, ...]:
@@ -258,6 +298,7 @@ def _declared(cls) -> tuple[Setting, ...]:
 SETTINGS: tuple[Setting, ...] = _declared(RunConfig)
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 LATE: dict[str, Any] = {s.name: s.default for s in SETTINGS if s.late}
+DERIVED: frozenset[str] = frozenset(s.name for s in SETTINGS if s.derived)
 COMMAND_LINE: tuple[Setting, ...] = tuple(s for s in SETTINGS if s.cli)  # `compare` and `train` run options
 RECIPE: tuple[Setting, ...] = tuple(s for s in SETTINGS if s.recipe)
 # what one strategy of a comparison may set for itself; the rate first, as --hp has always listed them

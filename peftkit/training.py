@@ -11,7 +11,7 @@ import math
 import tempfile
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -119,15 +119,30 @@ def preflight(config: RunConfig, specs: tuple[str, ...] = ()):
     for spec in dict.fromkeys((config.strategy, *specs)):
         check_length(model_config, config.max_length, strategy_from_spec(spec).virtual_tokens().prompt, "--max-length")
     config = config.with_task()
+    return config, model_config, load_data(config)
+
+
+def load_data(config: RunConfig):
+    """The data of ``config`` (its task settled, or settled here from the data's format), as its runs see it."""
+    config = config.with_task()
     task = task_for(config)
     if config.subword_labels != "first" and not task.per_token:
         raise PeftkitError(f"--subword-labels says which sub-tokens of a word carry its tag; {task.name} has one "
                            "label per text: leave it out")
-    return config, model_config, task.load_data(
+    return task.load_data(
         config.dataset, text_column=config.text_column, text_pair_column=config.text_pair_column,
         label_column=config.label_column, eval_split=config.eval_split, holdout=config.holdout, seed=config.seed,
         max_train_samples=config.max_train_samples, max_eval_samples=config.max_eval_samples,
         drop_invalid_rows=config.drop_invalid_rows)
+
+
+def with_train_examples(config: RunConfig, found: int) -> RunConfig:
+    """``config`` with the number of training examples its data has; the one a comparison planned with (its
+    run ids say the epochs that number gives) must be the one found now."""
+    if config.train_examples is not None and config.train_examples != found:
+        raise PeftkitError(f"the training data has {found} examples, but this run was planned for "
+                           f"{config.train_examples}: the data changed since; rerun the command to plan again")
+    return replace(config, train_examples=found)
 
 
 @dataclass
@@ -156,7 +171,8 @@ def prepare(config: RunConfig, before_training: Callable[[Any], None] | None = N
     from transformers import set_seed
 
     set_seed(config.seed)
-    config, model_config, data = preflight(config.resolved())
+    config, model_config, data = preflight(config)
+    config = with_train_examples(config, len(data.train)).resolved()  # the epochs rule counts these
     strategy, task = strategy_from_spec(config.strategy), task_for(config)
     model, tokenizer = load_model_and_tokenizer(config, model_config, data.num_labels, data.label_names, strategy)
     loaded = measure.model_bytes(model)

@@ -142,7 +142,7 @@ def test_data_notes_reach_the_console_report_md_and_results_json(assets, tmp_pat
 
 
 def test_data_notes_are_merged_over_runs_and_seeds():
-    from peftkit.compare import data_notes
+    from peftkit.compare_records import data_notes
 
     def record(seed, notes):
         return {"run_info": {"config": {"seed": seed}}, "train_info": {"data_notes": notes}}

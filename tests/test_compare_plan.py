@@ -10,7 +10,7 @@ from peftkit.cli_compare import plan_command_line
 from peftkit.compare import plan_comparison
 from peftkit.errors import PeftkitError
 from peftkit.recipes import load_recipe
-from peftkit.registry import core_strategies
+from peftkit.registry import core_strategies, strategy_class
 
 DATA = {"model": "m", "dataset": "d"}
 
@@ -82,6 +82,20 @@ def test_the_demo_length_goes_over_recipe_and_profile_but_not_a_flag():
     assert not plan_comparison(DATA).demo
 
 
+def test_the_demo_keeps_each_strategys_declared_epochs_and_names_those_it_leaves_short():
+    from dataclasses import replace
+
+    from peftkit.compare import step_notes
+
+    demo_plan = replace(plan_comparison({}), train_sizes={False: 400})  # 25 steps an epoch
+    declared = [strategy_class(s.spec).defaults.epochs for s in demo_plan.strategies]
+    assert [c.resolved().epochs for c in demo_plan.runs()] == declared  # head 20, the others 3
+    short = [s.spec for s in demo_plan.strategies if strategy_class(s.spec).defaults.min_steps > 75]
+    assert short and [n.split(":")[0] for n in step_notes(demo_plan)] == short
+    given = replace(plan_comparison({"epochs": 5.0}), train_sizes={False: 400})
+    assert {c.resolved().epochs for c in given.runs()} == {5.0}
+
+
 def test_the_command_line_gives_only_what_was_typed(tmp_path, monkeypatch):
     """An option left at its default (--batch-size 16, --seeds 0) does not beat the recipe; typed, it does."""
     monkeypatch.chdir(tmp_path)
@@ -109,3 +123,42 @@ def test_planning_refuses_bad_input_in_the_order_the_command_did():
         plan_comparison({**DATA, "search_grid": "1,2"})
     with pytest.raises(PeftkitError, match="max-length must be positive, got 0"):
         plan_comparison({**DATA, "max_length": 0})
+
+
+def test_runs_follow_the_data_size_and_say_when_set_epochs_are_too_few():
+    """Once the data's size is known (compare.with_train_sizes), the default epochs follow each strategy's
+    steps rule; epochs the user set are kept, with one note where they give fewer steps than the rule asks."""
+    from dataclasses import replace
+
+    from peftkit.compare import step_notes
+
+    lora = strategy_class("lora").defaults
+    planned = plan_comparison({**DATA, "specs": ("lora", "head"), "hp": ("lora.epochs=1",)})
+    small = replace(planned, train_sizes={False: 160})  # 10 steps an epoch
+    assert [c.train_examples for c in small.runs()] == [160, 160]
+    assert small.runs()[0].resolved().epochs == 1.0  # set by the user: kept
+    (note,) = step_notes(small)
+    assert note == (f"lora: 10 optimizer steps, its defaults assume at least {lora.min_steps}; results may "
+                    "under-state it; see `--search lr,epochs`")
+    default = replace(small, strategies=small.strategies[:1])
+    default.strategies[0].overrides.clear()
+    assert default.runs()[0].resolved().epochs == min(lora.max_epochs, max(lora.epochs, -(-lora.min_steps // 10)))
+    tiny = replace(default, train_sizes={False: 16})  # one step an epoch: the rule's cap falls short
+    (capped,) = step_notes(tiny)
+    assert capped.startswith(f"lora: {lora.max_epochs:g} optimizer steps ({lora.max_epochs:g} epochs, its most)")
+    assert step_notes(replace(default, train_sizes={False: 10 ** 6})) == []
+    searched = plan_comparison({**DATA, "specs": ("lora",), "search": "lr,epochs"})
+    sized = replace(searched, train_sizes={False: 1000, True: 900})
+    assert {c.train_examples for p in sized.search_plans() for c in p.configs} == {900}  # the held-out search's
+    assert {c.train_examples for c in sized.runs()} == {1000}
+
+
+def test_a_recipe_searches_epochs_too(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "r.yaml").write_text("model: m\ndataset: d\nsearch: lr,epochs\nepochs_grid: [1, 2]\n")
+    planned = plan_command_line(["--recipe", "r.yaml"])
+    assert planned.search_grid == (1 / 3, 1.0, 3.0) and planned.epochs_grid == (1.0, 2.0)
+    assert planned.shared()["epochs_search_grid"] == [1.0, 2.0]
+    only_epochs = plan_command_line(["--recipe", "r.yaml", "--search", "epochs"])
+    assert only_epochs.search_grid is None and "lr_search_grid" not in only_epochs.shared()
+    assert plan_command_line(["--recipe", "r.yaml", "--epochs-grid", "0.5,1"]).epochs_grid == (0.5, 1.0)

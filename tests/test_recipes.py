@@ -65,6 +65,9 @@ def test_tutorial_recipe_matches_the_tutorial():
     ("model: m\nprofile: fast\n", ["'profile' must be one of full, quick"]),
     ("model: m\nsearch: batch_size\n", ["'search' must be one of lr"]),
     ("model: m\nsearch_grid: [1, x]\n", ["search_grid"]),
+    ("model: m\nsearch: lr,steps\n", ["'search' must be one of lr, epochs, lr,epochs"]),
+    ("model: m\nepochs_grid: [1, x]\n", ["'epochs_grid' must be a list of positive numbers"]),
+    ("model: m\nepochs_grid: 2\n", ["'epochs_grid' must be list of factors of each strategy's default epochs"]),
 ])
 def test_bad_recipes_are_clear_errors(tmp_path, text, words):
     path = tmp_path / "r.yaml"

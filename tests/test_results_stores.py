@@ -4,12 +4,14 @@
 A store's own commands are those its records ran with ``--output`` set to it (``run_info.command``;
 ``benchmarks/reference.py`` records the ``compare`` command it ran). Each is planned by the code the
 command line uses (``cli_compare.plan_command_line``: click's parsing, then ``compare.plan_comparison``),
-without loading a model or data (the task is settled as ``compare`` settles it, from the data's format
-when not given), and every run it would look for, and every search run, must be there.
+without loading a model (the task is settled as ``compare`` settles it, from the data's format when not
+given, and the data is loaded for its sizes, which the default epochs follow), and every run it would look
+for, and every search run, must be there.
 
 A store made before a strategy's default learning rate (for the store's task) changed names that strategy's runs by the
 rate of its day: those runs are looked for at a rate the store's records ran at, and the strategy's
-records must then name other defaults (``hyperparameter_source``) than today's. Stores are found, not
+records must then name other defaults (``hyperparameter_source``) than today's. A store made before the
+steps rule (its records have no ``train_examples``) is planned without it. Stores are found, not
 listed: superseded ones may be removed. A store of a sweep still running (committed as its runs finish)
 names the strategies it has not run yet in a ``PENDING`` file; those must have no run there yet, the others
 must all be there.
@@ -24,6 +26,7 @@ import pytest
 
 from peftkit import search
 from peftkit.cli_compare import plan_command_line
+from peftkit.compare import with_train_sizes
 from peftkit.registry import strategy_from_spec
 from peftkit.training import RunConfig
 
@@ -54,8 +57,8 @@ def _planned(comparison, run, searched: dict[str, dict]) -> tuple[set[str], set[
     at the rate that search chose from what ``searched`` holds, as run_comparison plans them."""
     one = replace(comparison, strategies=[run])
     plans = one.search_plans()
-    rates = search.chosen_rates(plans, searched)
-    return {c.run_id() for c in one.runs(rates)}, {c.run_id() for p in plans for c in p.configs}
+    chosen = search.chosen_settings(plans, searched)
+    return {c.run_id() for c in one.runs(chosen)}, {c.run_id() for p in plans for c in p.configs}
 
 
 def _rates_of_the_day(name: str, records: list[dict], grid) -> list[float]:
@@ -64,6 +67,14 @@ def _rates_of_the_day(name: str, records: list[dict], grid) -> list[float]:
     rates = [r["run_info"]["config"]["learning_rate"] for r in records
              if strategy_from_spec(r["run_info"]["config"]["strategy"]).name == name]
     return list(dict.fromkeys([*rates, *(search.round_rate(r / f) for r in rates for f in grid or ())]))
+
+
+def _before_the_steps_rule(name: str, records: list[dict]) -> bool:
+    """Whether a store's runs of strategy ``name`` were made before the steps rule (TrainDefaults.min_steps):
+    their configs have no ``train_examples``, which every run has recorded since. Such runs trained the
+    declared epochs at every data size, and are looked for so."""
+    return not any("train_examples" in r["run_info"]["config"] for r in records
+                   if strategy_from_spec(r["run_info"]["config"]["strategy"]).name == name)
 
 
 PENDING = "PENDING"  # a store of a sweep in progress lists the SPECs its command has not run yet, one a line
@@ -94,8 +105,9 @@ def test_store_answers_nothing_to_do_to_its_own_command(store, monkeypatch):
     for args in commands:
         shown = "compare " + " ".join(args)
         plan = plan_command_line(args)
-        # the task, as compare settles it before it looks in the store: given, or what the dataset's format says
-        comparison = replace(plan, base=plan.base.with_task())
+        # the task, as compare settles it before it looks in the store (given, or what the dataset's format
+        # says), and the training data's sizes, which the default epochs follow (the steps rule)
+        comparison = with_train_sizes(replace(plan, base=plan.base.with_task()))
         assert (REPO / comparison.output).resolve() == store.resolve(), shown
         if "--allow-mixed" not in args:  # comparison.json must match, or compare refuses the store
             assert comparison.shared() == json.loads((store / "comparison.json").read_text()), shown
@@ -109,6 +121,8 @@ def test_store_answers_nothing_to_do_to_its_own_command(store, monkeypatch):
                 continue
             cls = type(strategy_from_spec(run.spec))
             defaults = cls.defaults_for(comparison.base.task)  # the store's task's
+            if _before_the_steps_rule(cls.name, every):
+                defaults = replace(defaults, min_steps=0)
             today = defaults.learning_rate
             found = None
             for rate in [today, *_rates_of_the_day(cls.name, every, comparison.search_grid)]:

@@ -57,8 +57,8 @@ def test_candidates_plan_and_choice():
     results = {c.run_id(): {"train_info": {"status": "ok", "eval_accuracy": acc, "eval_loss": 0.5}}
                for c, acc in zip(p.configs, (0.8, 0.9, 0.9))}
     best, tried = choose(p, results)
-    assert best == 0.001  # tie on accuracy and loss: the rate nearer the default
-    assert set(tried) == {0.0005, 0.001, 0.002}
+    assert best == {"learning_rate": 0.001}  # tie on accuracy and loss: the rate nearer the default
+    assert set(tried) == {(0.0005, 3.0), (0.001, 3.0), (0.002, 3.0)}
 
 
 def test_compare_search_lr_end_to_end(assets):
@@ -79,7 +79,8 @@ def test_compare_search_lr_end_to_end(assets):
     assert final["head"]["train_info"]["eval_split"] == "validation"
     assert final["bitfit"]["run_info"]["config"]["learning_rate"] == 0.002  # given, not searched
     report = (out / "report.md").read_text()
-    assert "lr search, head:" in report and "bitfit" not in report.split("lr search scored on")[0].split("lr search, head")[0]
+    assert "lr search, head:" in report and "search, bitfit" not in report  # bitfit's rate was given
+    assert "bitfit: 5 optimizer steps" in report  # and so were its epochs, too few for its steps rule
     code, text = peftkit(*args)  # resume: nothing reruns
     assert code == 0 and "nothing to do" in text, text
     code, text = peftkit(*args[:-2], "--output", str(out), "--search-grid", "1")  # a different grid: another config
@@ -88,7 +89,9 @@ def test_compare_search_lr_end_to_end(assets):
 
 def test_search_grid_without_search_and_bad_grid_fail_clearly(assets):
     root, data, bert = assets
-    for extra, words in ((["--search-grid", "1,2"], "needs --search lr"), (["--search", "lr", "--search-grid", "x"], "factors")):
+    for extra, words in ((["--search-grid", "1,2"], "needs --search lr"), (["--search", "lr", "--search-grid", "x"], "factors"),
+                         (["--epochs-grid", "1,2"], "needs --search epochs"), (["--search", "rate"], "lr, epochs or lr,epochs"),
+                         (["--search", "epochs", "--epochs-grid", "0"], "positive")):
         code, text = peftkit("compare", "--model", str(bert), "--dataset", str(data), "-s", "head",
                              "--output", str(root / "bad"), *extra)
         assert code == 2 and words in text and "Traceback" not in text, text
@@ -103,7 +106,18 @@ def test_compare_on_the_holdout_without_search(assets):
     code, text = peftkit("compare", "--model", str(bert), "--dataset", str(data), "-s", "bitfit",
                          "--eval-split", "train-holdout", "--epochs", "1", "--max-length", "16", "--output", str(out))
     assert code == 0 and "Traceback" not in text, text
-    assert "bitfit (seed 0, lr 0.001)" in text, text
+    assert "bitfit (seed 0, lr 0.001, epochs 1)" in text, text
+    # epochs given by hand that fall short of the strategy's steps rule: one line, and the same in report.md,
+    # also once `peftkit report` rebuilds it from the stored runs
+    from peftkit.registry import strategy_class
+
+    note = (f"bitfit: 5 optimizer steps, its defaults assume at least {strategy_class('bitfit').defaults.min_steps}; "
+            "results may under-state it; see `--search lr,epochs`")
+    assert note in " ".join(text.split()), text
+    assert (out / "report.md").read_text().count(note) == 1
+    (out / "report.md").unlink()
+    code, text = peftkit("report", str(out))
+    assert code == 0 and (out / "report.md").read_text().count(note) == 1, text
     (record,) = [json.loads(p.read_text()) for p in (out / "runs").glob("*.json")]
     assert "held out from the training data" in record["train_info"]["eval_split"]
     assert record["train_info"]["num_train_samples"] == 72
@@ -151,6 +165,73 @@ def test_the_rate_the_report_calls_chosen_is_the_rate_the_runs_use(tmp_path):
         store.write(config.run_id(), record)
         results[config.run_id()] = record
     best, _ = choose(p, results)
-    assert best == p.default_lr == 0.001
+    assert best == {"learning_rate": p.default_lr} == {"learning_rate": 0.001}
     (note,) = [n for n in notes_from(tmp_path) if n.startswith("lr search, lora:")]
-    assert note.startswith(f"lr search, lora: {best:g} chosen"), note
+    assert note.startswith("lr search, lora: 0.001 chosen"), note
+
+
+def test_a_search_of_rates_and_epochs_tries_every_pair_around_the_defaults_on_this_data():
+    from peftkit.search import parse_search
+
+    assert parse_search("lr,epochs") == parse_search("epochs, lr") == ("learning_rate", "epochs")
+    for bad in ("", "rate", "lr,steps"):
+        with pytest.raises(OptionError):
+            parse_search(bad)
+    base = RunConfig(model="m", dataset="d", strategy="full", train_examples=160)  # 10 steps an epoch
+    runs = [StrategyRun("lora"), StrategyRun("head", {"epochs": 4.0})]  # epochs given: only the rate is searched
+    lora_plan, head_plan = plan(base, runs, seed=0, grid=(0.5, 1, 2), epochs_grid=(0.5, 1, 2))
+    default = RunConfig(model="m", dataset="d", strategy="lora", train_examples=160).resolved()
+    assert lora_plan.default_epochs == default.epochs and lora_plan.searched == ("learning_rate", "epochs")
+    pairs = [(c.learning_rate, c.epochs) for c in lora_plan.configs]
+    assert len(pairs) == 9 and {e for _, e in pairs} == set(candidates(default.epochs, (0.5, 1, 2)))
+    assert head_plan.searched == ("learning_rate",) and {c.epochs for c in head_plan.configs} == {4.0}
+    (only_epochs,) = plan(base, runs[:1], seed=0, grid=None, epochs_grid=(0.5, 1))
+    assert only_epochs.searched == ("epochs",) and {c.learning_rate for c in only_epochs.configs} == {None}
+    assert plan(base, [StrategyRun("lora", {"epochs": 2.0})], seed=0, grid=None, epochs_grid=(1, 2)) == []
+    # a tie on score and loss: nearer the defaults, then fewer epochs
+    scores = {(lr, e): 0.9 if e != default.epochs else 0.5 for lr, e in pairs}
+    results = {c.run_id(): {"train_info": {"status": "ok", "eval_accuracy": scores[(c.learning_rate, c.epochs)],
+                                           "eval_loss": 0.5}} for c in lora_plan.configs}
+    chosen, tried = choose(lora_plan, results)
+    assert chosen == {"learning_rate": default.learning_rate, "epochs": min(e for _, e in pairs)} and len(tried) == 9
+
+
+def test_compare_search_lr_and_epochs_end_to_end(assets):
+    root, data, bert = assets
+    out = root / "both"
+    args = ["compare", "--model", str(bert), "--dataset", str(data), "-s", "bitfit", "--search", "lr,epochs",
+            "--search-grid", "1,2", "--epochs-grid", "0.5,1", "--max-length", "16", "--output", str(out)]
+    code, text = peftkit(*args)
+    assert code == 0 and "learning-rate and epochs search: 4 runs" in text, text
+    searched = [json.loads(p.read_text()) for p in (out / "search" / "runs").glob("*.json")]
+    pairs = {(r["run_info"]["config"]["learning_rate"], r["run_info"]["config"]["epochs"]) for r in searched}
+    assert len(pairs) == 4 and all(r["run_info"]["config"]["train_examples"] == 72 for r in searched)
+    (final,) = [json.loads(p.read_text()) for p in (out / "runs").glob("*.json")]
+    config = final["run_info"]["config"]
+    assert (config["learning_rate"], config["epochs"]) in pairs and config["train_examples"] == 80
+    report = (out / "report.md").read_text()
+    shown = f"lr {config['learning_rate']:g}, {config['epochs']:g} epochs chosen"
+    assert f"search, bitfit: {shown}" in report and "search scored on" in report, report
+    code, text = peftkit(*args)  # resume: nothing reruns
+    assert code == 0 and "nothing to do" in text, text
+
+
+def test_the_data_sizes_settle_the_epochs_of_the_runs_and_of_the_search(assets):
+    """compare.with_train_sizes loads the data once per split it needs: the comparison's own runs train on all
+    80 examples, the held-out search's on 72; each one's default epochs follow its own size."""
+    from dataclasses import replace
+
+    from peftkit.compare import plan_comparison, with_train_sizes
+    from peftkit.registry import strategy_class
+
+    root, data, bert = assets
+    planned = plan_comparison({"model": str(bert), "dataset": str(data), "specs": ("lora",), "search": "epochs",
+                               "max_train_samples": 64})
+    sized = with_train_sizes(replace(planned, base=planned.base.with_task()))
+    assert sized.train_sizes == {False: 64, True: 64}  # the subsample is drawn after the held-out share
+    whole = with_train_sizes(replace(planned, base=replace(planned.base, max_train_samples=None).with_task()))
+    assert whole.train_sizes == {False: 80, True: 72}
+    rule = strategy_class("lora").defaults
+    (p,) = whole.search_plans()
+    assert p.default_epochs == rule.epochs_for(5)  # 72 examples: 5 steps an epoch
+    assert whole.runs()[0].resolved().epochs == rule.epochs_for(5)  # 80 examples: 5 steps too

@@ -60,11 +60,12 @@ def test_recipe_keys_and_comparison_keys_are_the_ones_they_were():
         "description", "model", "dataset", "strategies", "seeds", "epochs", "learning_rate", "warmup", "weight_decay",
         "batch_size", "max_length", "max_train_samples", "max_eval_samples", "text_column", "text_pair_column",
         "label_column", "eval_split", "precision", "output", "gradient_checkpointing", "gradient_accumulation_steps",
-        "drop_invalid_rows", "task", "subword_labels", "profile", "search", "search_grid"]
+        "drop_invalid_rows", "task", "subword_labels", "profile", "search", "search_grid", "epochs_grid"]
     assert SCHEMA["warmup"] == ((int, float), "fraction of steps") and SCHEMA["precision"][1] == "auto, fp32, bf16 or fp16"
     assert HYPERPARAMETERS == ("learning_rate", "epochs", "warmup", "weight_decay", "batch_size")
     assert STRATEGY_KEYS == ("spec", *HYPERPARAMETERS)
     assert "trust_remote_code" not in SCHEMA and "holdout" not in SCHEMA  # a recipe cannot allow remote code
+    assert "train_examples" not in SCHEMA  # found from the data, never given
     assert set(SHARED_KEYS) >= {"model", "dataset", "max_length", "eval_split", "precision", "trust_remote_code"}
 
 

@@ -59,7 +59,7 @@ def store(tmp_path):
 
 
 def rows(store):
-    from peftkit.compare import rows_from_store
+    from peftkit.compare_records import rows_from_store
 
     return rows_from_store(store)
 

@@ -128,3 +128,17 @@ def test_a_recipe_tag_is_named(tmp_path, capsys, tag):
     line = one_line_error(capsys, "compare", "--recipe", str(recipe))
     assert f"uses the YAML tag {tag} at line 2" in line and "remove the tag" in line
     assert "not valid YAML" not in line
+
+
+def test_a_run_planned_for_other_data_refuses_to_train():
+    """The run id of a comparison's run says the epochs its data's size gives (the steps rule): a run planned
+    for another size than the data has now (the file changed mid-sweep) stops with why, before training."""
+    from dataclasses import replace
+
+    from peftkit.training import RunConfig, with_train_examples
+
+    planned = RunConfig(model="m", dataset="d", strategy="lora", train_examples=100)
+    assert with_train_examples(planned, 100) == planned
+    with pytest.raises(PeftkitError, match="has 90 examples, but this run was planned for 100: the data changed"):
+        with_train_examples(planned, 90)
+    assert with_train_examples(replace(planned, train_examples=None), 90).train_examples == 90

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Mapping
@@ -18,6 +19,10 @@ class TrainDefaults:
 
     Rates differ by orders of magnitude between strategies (full ~1e-4, LoRA ~1e-3, prompt tuning
     ~3e-2): a comparison with one shared rate is not fair, so `compare` uses these unless told otherwise.
+
+    A rate is tuned for a number of optimizer steps, and three epochs of a small dataset are few steps:
+    the steps rule (``min_steps``, ``max_epochs``, ``epochs_for``) gives a run on small data more epochs,
+    so that the defaults hold from a few hundred examples to the full set. Epochs given by hand are kept.
     """
 
     learning_rate: float
@@ -25,9 +30,34 @@ class TrainDefaults:
     warmup: float = 0.06  # fraction of the training steps (RoBERTa and LoRA papers: 6%)
     weight_decay: float = 0.01
     source: str = ""
+    # The steps rule: the rate was chosen for a number of optimizer steps, not of epochs. On data too small
+    # for ``epochs`` to give ``min_steps`` steps, a run takes more epochs (whole ones), up to ``max_epochs``.
+    min_steps: int = 0  # 0: no rule, ``epochs`` at every size
+    max_epochs: float = 20.0
+    steps_source: str = ""  # the measurements the rule comes from
+
+    def __post_init__(self):
+        if self.min_steps < 0 or self.max_epochs < self.epochs:
+            raise ValueError(f"min_steps must be 0 or more and max_epochs at least epochs, got {self}")
+
+    def epochs_for(self, steps_per_epoch: int | None) -> float:
+        """The epochs of a run with ``steps_per_epoch`` optimizer steps an epoch (None: not known, ``epochs``):
+        ``epochs``, or the fewest whole epochs that give ``min_steps`` steps, but at most ``max_epochs``."""
+        if not self.min_steps or not steps_per_epoch or self.epochs * steps_per_epoch >= self.min_steps:
+            return self.epochs
+        return float(min(self.max_epochs, math.ceil(self.min_steps / steps_per_epoch)))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def steps_rule(evidence: str, min_steps: int = 1200, max_epochs: float = 20.0) -> dict[str, Any]:
+    """The steps rule of a strategy's ``TrainDefaults`` (``TrainDefaults(lr, ..., **steps_rule("..."))``): the
+    rates were chosen at about 1,300 optimizer steps (3 epochs of SST-2's 6,920 sentences), so a run keeps at
+    least 1,200, up to 20 epochs; ``evidence``: the strategy's own measurements on small data."""
+    why = (f"the rate was chosen at about 1,300 optimizer steps (3 epochs of SST-2's 6,920 sentences): keep at "
+           f"least {min_steps:,}, up to {max_epochs:g} epochs; ")
+    return {"min_steps": min_steps, "max_epochs": max_epochs, "steps_source": why + evidence}
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from ...errors import UpstreamError
 from ...options import StrategyOptions, option
 from ...registry import register_strategy
 from .. import _peft
-from ..base import TrainDefaults, VirtualTokens, freeze, unfreeze_head
+from ..base import TrainDefaults, VirtualTokens, freeze, steps_rule, unfreeze_head
 from . import native
 
 
@@ -48,7 +48,11 @@ class PrefixStrategy(_peft.PeftStrategy):
     name = "prefix"
     description = "Prefix tuning: trainable key/value prefixes in every attention layer; the model stays frozen."
     merge_blocker = "prefixes are extra attention keys and values, not a change of weights"
-    defaults = TrainDefaults(4e-2, source="P-tuning v2 (Liu et al., 2022): 5e-3..1e-2 for prefixes on encoders; 4e-2 for a 3-epoch budget, chosen over 1e-2, 2e-2 and 8e-2 by `--search lr` on held-out SST-2 training data (benchmarks/results/search-sst2-round3; rounds 1 and 2: benchmarks/results/search-sst2 and search-sst2-round2 at commit 97d66d6)")
+    defaults = TrainDefaults(4e-2, source="P-tuning v2 (Liu et al., 2022): 5e-3..1e-2 for prefixes on encoders; 4e-2 for a 3-epoch budget, chosen over 1e-2, 2e-2 and 8e-2 by `--search lr` on held-out SST-2 training data (benchmarks/results/search-sst2-round3; rounds 1 and 2: benchmarks/results/search-sst2 and search-sst2-round2 at commit 97d66d6)",
+        **steps_rule(
+            "held-out SST-2 subsamples at 3, 10 and 20 epochs (benchmarks/results/grid-sst2-500 and -1000): "
+            "0.734, 0.759 and 0.792 with 500 examples (96, 320, 640 steps), 0.770, 0.792 and 0.809 with 1,000"
+            " (189, 630, 1,260 steps)"))
     Options = PrefixOptions
     core = True
 
