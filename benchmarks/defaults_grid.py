@@ -84,12 +84,15 @@ def _default_cell(records: list[dict], strategy: str) -> tuple[float, float]:
 def table(args) -> None:
     from peftkit.tasks import task_of_records
 
-    store = store_for(args.dataset, args.n)
+    store = store_for(args.dataset, args.n)  # a cell's shown score: its held-out metric, one seed
     records = [json.loads(p.read_text()) for p in sorted((store / "runs").glob("*.json"))]
     metric = task_of_records(records).primary
     print(f"| strategy | cells (rate x epochs: held-out {metric.label}) | default | best | gap |")
     print("|---|---|---:|---:|---:|")
-    for strategy, cells in _cells(records).items():
+    from peftkit.registry import list_strategies
+
+    order = {name: i for i, name in enumerate(list_strategies())}
+    for strategy, cells in sorted(_cells(records).items(), key=lambda item: order.get(item[0].split(":")[0], len(order))):
         ok = {k: v[metric.key] for k, v in cells.items() if v.get("status") == "ok"}
         if not ok:
             continue

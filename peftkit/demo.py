@@ -20,8 +20,8 @@ MAX_LENGTH = 64  # the demo's default --max-length: SST-2 sentences are short; l
 
 def epochs_of(spec: str) -> float:
     """The epochs a strategy trains in the demo: those its defaults declare (3 for most: 75 optimizer steps on
-    the 400 sentences, minutes in all), not raised by its steps rule (20 epochs here for LoRA, prefix, prompt
-    and adapters); the demo's notes name the strategies this leaves short."""
+    the 400 sentences, minutes in all), not raised by its steps rule (20 epochs here for LoRA, prefix and
+    prompt, 10 for adapters); the demo's notes name the strategies this leaves short."""
     from .registry import strategy_from_spec
 
     return strategy_from_spec(spec).defaults.epochs

@@ -151,7 +151,8 @@ class RunConfig:
     dataset: str = setting(group="data", cli=False, recipe=False, shared=True)
     strategy: str = setting(help="a SPEC", group="model", cli=False, recipe=False)
     seed: int = setting(0, group="hyperparameters", cli=False, recipe=False)
-    epochs: float | None = setting(None, "Epochs (default: each strategy's own).", group="hyperparameters",
+    epochs: float | None = setting(None, "Epochs (default: each strategy's own, more on small data by its steps rule: "
+                                   "peftkit list).", group="hyperparameters",
                                    check=positive, per_strategy=True)
     learning_rate: float | None = setting(None, "Learning rate (default: each strategy's own).",
                                           group="hyperparameters", check=positive, per_strategy=True)

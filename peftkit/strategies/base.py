@@ -53,11 +53,12 @@ class TrainDefaults:
 
 def steps_rule(evidence: str, min_steps: int = 1200, max_epochs: float = 20.0) -> dict[str, Any]:
     """The steps rule of a strategy's ``TrainDefaults`` (``TrainDefaults(lr, ..., **steps_rule("..."))``): the
-    rates were chosen at about 1,300 optimizer steps (3 epochs of SST-2's 6,920 sentences), so a run keeps at
-    least 1,200, up to 20 epochs; ``evidence``: the strategy's own measurements on small data."""
-    why = (f"the rate was chosen at about 1,300 optimizer steps (3 epochs of SST-2's 6,920 sentences): keep at "
-           f"least {min_steps:,}, up to {max_epochs:g} epochs; ")
-    return {"min_steps": min_steps, "max_epochs": max_epochs, "steps_source": why + evidence}
+    rates were chosen at about 1,300 optimizer steps (3 epochs of SST-2's 6,920 sentences), so by default a run
+    keeps at least 1,200, up to 20 epochs; ``evidence``: the strategy's own measurements on small data, which
+    may ask for other numbers."""
+    rule = (f"at least {min_steps:,} optimizer steps, up to {max_epochs:g} epochs (the rates were chosen at about "
+            f"1,300: 3 epochs of SST-2's 6,920 sentences); ")
+    return {"min_steps": min_steps, "max_epochs": max_epochs, "steps_source": rule + evidence}
 
 
 @dataclass(frozen=True)

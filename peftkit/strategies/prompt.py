@@ -41,8 +41,8 @@ class PromptStrategy(_peft.PeftStrategy):
     defaults = TrainDefaults(3e-2, source="peft prompt-tuning examples use 3e-2 with AdamW (Lester et al., 2021 use 0.3 with Adafactor)",
         **steps_rule(
             "held-out SST-2 subsamples at 3, 10 and 20 epochs (benchmarks/results/grid-sst2-500 and -1000): "
-            "0.536, 0.702 and 0.780 with 500 examples (96, 320, 640 steps), 0.618 and 0.720 at 3 and 10 epochs with "
-            "1,000 (189, 630 steps)"))
+            "0.536, 0.702 and 0.780 with 500 examples (96, 320, 640 steps), 0.618, 0.720 and 0.733 with 1,000 (189, "
+            "630, 1,260 steps)"))
     Options = PromptOptions
     core = True
 
