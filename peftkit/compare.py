@@ -215,8 +215,10 @@ def run_comparison(comparison: Comparison, console, *, allow_mixed: bool = False
         console = type(console)(quiet=True)
     store = ResultStore(comparison.output)
     store.prepare(comparison.shared(), allow_mixed=allow_mixed)
-    for note in comparison.notes:
-        console.print(f"[yellow]note:[/] {note}")
+    from rich.markup import escape
+
+    for note in comparison.notes:  # one line each, unwrapped: a note is read in logs and grepped for
+        console.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True, highlight=False)
     chosen = _search(comparison, console, world, rank, allow_mixed) if comparison.searching else {}
     execute(store, comparison.runs(chosen), console, world, rank, "all runs")
     rows = rows_from_store(store)
