@@ -36,29 +36,37 @@ def cli(debug: bool) -> None:
 
 @cli.command("list")
 def list_command() -> None:
-    """Each strategy with a one-line description, its options and its training defaults."""
+    """Each strategy, grouped by family, with a one-line description, its options and its training defaults."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     from .registry import list_strategies, strategy_class
+    from .strategies.base import FAMILIES
     from .tables import print_rich
 
     table = Table(show_lines=True)
     for header in ("strategy", "description", "options (default)", "training (default)"):  # fold, never "…"
         table.add_column(header, style="bold" if header == "strategy" else None, overflow="fold")
-    for name in list_strategies():
-        cls = strategy_class(name)
-        opts = "\n".join(f"{n}={d!r}: {h}" if h else f"{n}={d!r}" for n, _t, d, h in cls.Options.describe())
-        training = "\n".join([_training_defaults(cls.defaults), *(
-            f"{task}: {_training_defaults(own, cls.defaults)}" for task, own in cls.task_defaults.items())])
-        table.add_row(name + (" *" if cls.core else ""), cls.description, opts or "-", training)
+    classes = [strategy_class(name) for name in list_strategies()]
+    for family, what in FAMILIES.items():
+        members = [cls for cls in classes if cls.family == family]
+        if members:
+            table.add_row(Text(f"family: {family}"), what, "", "", style="italic")
+        for cls in members:
+            opts = "\n".join(f"{n}={d!r}: {h}" if h else f"{n}={d!r}" for n, _t, d, h in cls.Options.describe())
+            training = "\n".join([_training_defaults(cls.defaults), *(
+                f"{task}: {_training_defaults(own, cls.defaults)}" for task, own in cls.task_defaults.items())])
+            marks = (" *" if cls.core else "") + (" m" if cls().cannot_merge() is None else "")
+            table.add_row(cls.name + marks, cls.description, opts or "-", training)
     console = Console()
     print_rich(table, console)
-    console.print("* core strategies (what `compare` runs by default). SPEC syntax: name:key=value,key=value. "
-                  "Training defaults: sequence classification's, then what another task changes; `--hp "
-                  "STRATEGY.KEY=VALUE` overrides them; their sources are in peftkit/strategies/. On data too small "
-                  "for a strategy's epochs to give it its steps, a run takes more epochs (whole ones, up to the most "
-                  "shown); an epochs value given by hand is kept.")
+    console.print("* core strategies (what `compare` runs by default); m: merges into the base model with its default "
+                  "options (`peftkit merge`). `compare -s all` runs every strategy, `-s family:NAME` one group. SPEC syntax: "
+                  "name:key=value,key=value. Training defaults: sequence classification's, then what another task "
+                  "changes; `--hp STRATEGY.KEY=VALUE` overrides them; their sources are in peftkit/strategies/. On "
+                  "data too small for a strategy's epochs to give it its steps, a run takes more epochs (whole "
+                  "ones, up to the most shown); an epochs value given by hand is kept.")
 
 
 def _training_defaults(d, base=None) -> str:
@@ -93,10 +101,10 @@ def params_command(model_name: str, num_labels: int, task: str, specs: tuple[str
     """Parameter-efficiency table without training: the model is built on the meta device."""
     from .modeling import build_on_meta, load_config
     from .params import count_parameters
-    from .registry import list_strategies, strategy_from_spec
+    from .registry import expand_groups, list_strategies, strategy_from_spec
 
     config = load_config(model_name, trust_remote_code=trust_remote_code)
-    strategies = [strategy_from_spec(s) for s in (specs or list_strategies())]  # validate all first
+    strategies = [strategy_from_spec(s) for s in (expand_groups(specs) or list_strategies())]  # validate all first
     rows = []
     for strategy in strategies:
         model = build_on_meta(copy.deepcopy(config), num_labels, task)

@@ -16,7 +16,8 @@ from .recipes import PROFILES
 @click.option("--model", "-m", help="Hub id or local model directory (default: the built-in offline demo).")
 @click.option("--dataset", "-d", help="Hub name, local file, or directory of train/validation/test files.")
 @click.option("--strategy", "-s", "specs", multiple=True, metavar="SPEC",
-              help="Strategy to run (repeatable); default: full, head, gradual, lora, prefix, prompt, adapter.")
+              help="Strategy to run (repeatable); `all`: every registered one, `family:NAME`: one group of `peftkit "
+              "list`; default: full, head, gradual, lora, prefix, prompt, adapter.")
 @click.option("--recipe", type=click.Path(dir_okay=False), help="A YAML recipe; flags given here override it.")
 @click.option("--seeds", default="0", show_default=True, help="Comma-separated seeds, e.g. 0,1,2.")
 @click.option("--hp", "hp", multiple=True, metavar="STRATEGY.KEY=VALUE",

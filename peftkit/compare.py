@@ -29,7 +29,7 @@ from . import search
 from .errors import OptionError, PeftkitError
 from .launch import distributed_world
 from .recipes import PROFILES
-from .registry import core_strategies, strategy_from_spec
+from .registry import core_strategies, expand_groups, strategy_from_spec
 from .settings import BY_NAME, HYPERPARAMETERS, SHARED_KEYS, RunConfig
 from .compare_records import data_notes, record_for, rows_from_store, write_all_reports
 from .store import ResultStore
@@ -253,11 +253,12 @@ def default_strategies() -> list[StrategyRun]:
 
 
 def _strategies(specs, recipe_strategies, overrides: dict[str, dict[str, float]]) -> list[StrategyRun]:
-    """-s SPEC, else the recipe's strategies, else the core ones; each with its --hp settings."""
+    """-s SPEC, else the recipe's strategies, else the core ones (``all`` and ``family:NAME`` expanded); each
+    with its --hp settings."""
     if specs:
-        strategies = [StrategyRun(s) for s in specs]
+        strategies = [StrategyRun(s) for s in expand_groups(specs)]
     elif recipe_strategies:
-        strategies = [StrategyRun(s, dict(o)) for s, o in recipe_strategies]
+        strategies = [StrategyRun(name, dict(o)) for s, o in recipe_strategies for name in expand_groups([s])]
     else:
         strategies = default_strategies()
     for run in strategies:  # --hp NAME.KEY goes to every SPEC of that strategy, --hp SPEC.KEY to that one, over it

@@ -14,6 +14,9 @@ from typing import Any, TypeVar
 from .errors import PeftkitError, UnknownStrategyError
 
 ENTRY_POINT_GROUP = "peftkit.strategies"
+ALL = "all"  # `-s all`: every registered strategy
+FAMILY = "family"  # `-s family:NAME`: the strategies of one family (strategies/base.py FAMILIES)
+GROUP_WORDS = (ALL, FAMILY)
 
 _REGISTRY: dict[str, type] = {}
 _loaded = False
@@ -28,9 +31,15 @@ def register_strategy(cls: S | None = None, *, name: str | None = None, replace:
 
         if not (inspect.isclass(klass) and issubclass(klass, Strategy)):
             raise TypeError(f"{klass!r} is not a peftkit Strategy subclass")
+        from .strategies.base import FAMILIES
+
         key = name or getattr(klass, "name", None)
         if not key or not isinstance(key, str):
             raise TypeError(f"{klass.__name__} needs a class attribute 'name'")
+        if key in GROUP_WORDS:
+            raise PeftkitError(f"'{key}' cannot name a strategy: `-s {key}` selects a group of strategies")
+        if klass.family not in FAMILIES:
+            raise PeftkitError(f"strategy '{key}': family '{klass.family}' is not one of {', '.join(FAMILIES)}")
         if key in _REGISTRY and _REGISTRY[key] is not klass and not replace:
             raise PeftkitError(f"a strategy named '{key}' is already registered ({_REGISTRY[key].__module__})")
         klass.name = key
@@ -90,3 +99,30 @@ def strategy_from_spec(spec: str):
 
     name, options = parse_spec(spec)
     return get_strategy(name, **options)
+
+
+def strategies_in_family(family: str) -> list[str]:
+    """Names of the registered strategies of ``family``, in ``list_strategies`` order."""
+    from .strategies.base import FAMILIES
+
+    if family not in FAMILIES:
+        raise UnknownStrategyError(f"unknown family '{family}' in `-s {FAMILY}:{family}`; families: {', '.join(FAMILIES)}")
+    return [n for n in list_strategies() if _REGISTRY[n].family == family]
+
+
+def expand_groups(specs) -> list[str]:
+    """SPECs with the group words replaced by their strategies: ``all`` by every registered strategy,
+    ``family:NAME`` by those of that family; each strategy once, in the order given."""
+    out: list[str] = []
+    for spec in specs:
+        head, _, rest = spec.strip().partition(":")
+        if head == ALL and not rest:
+            names = list_strategies()
+        elif head == FAMILY:
+            names = strategies_in_family(rest.strip())
+        else:
+            names = [spec]
+        if not names:
+            raise UnknownStrategyError(f"`-s {spec}`: no registered strategy is in family '{rest.strip()}'")
+        out += [n for n in names if n not in out]
+    return out

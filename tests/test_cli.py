@@ -25,6 +25,22 @@ def test_list_shows_strategies_and_options():
         assert f"lr {strategy_class(name).defaults.learning_rate:g}" in result.output
 
 
+def test_list_groups_strategies_by_family_and_marks_those_that_merge():
+    output = CliRunner().invoke(cli, ["list"], terminal_width=200).output
+    rows = [line.split("│")[1].strip() for line in output.splitlines() if line.startswith("│")]
+    rows = [row for row in rows if row]  # a strategy's or a family's first line
+    assert [r for r in rows if r.startswith("family:")] == [
+        "family: full", "family: selective", "family: additive", "family: reparametrised"]
+    family = {}
+    for row in rows:
+        if row.startswith("family:"):
+            current = row.split()[1]
+        else:
+            family[row.split()[0]] = (current, row.split()[1:])
+    assert family["lora"] == ("reparametrised", ["*", "m"]) and family["prefix"] == ("additive", ["*"])
+    assert family["bitfit"] == ("selective", ["m"]) and family["adapter"] == ("additive", ["*"])
+
+
 def test_params_json_rows(capsys):
     main(["params", "-m", "builtin:bert-base", "-s", "lora:r=8", "-s", "adapter", "-s", "head", "--format", "json"])
     rows = json.loads(capsys.readouterr().out)

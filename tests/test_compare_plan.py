@@ -10,7 +10,7 @@ from peftkit.cli_compare import plan_command_line
 from peftkit.compare import plan_comparison
 from peftkit.errors import PeftkitError
 from peftkit.recipes import load_recipe
-from peftkit.registry import core_strategies, strategy_class
+from peftkit.registry import core_strategies, list_strategies, strategy_class
 
 DATA = {"model": "m", "dataset": "d"}
 
@@ -39,6 +39,12 @@ def test_seeds_strategies_and_output_flag_beats_recipe_beats_default():
     assert flagged.seeds == [3, 4]
     assert [s.spec for s in flagged.strategies] == ["prompt"]
     assert flagged.output == Path("elsewhere")
+
+    grouped = plan_comparison({**DATA, "specs": ("family:selective", "lora")}, recipe)
+    assert [s.spec for s in grouped.strategies] == [n for n in list_strategies()
+                                                     if strategy_class(n).family == "selective"] + ["lora"]
+    assert [s.spec for s in plan_comparison(DATA, {"strategies": [("all", {"epochs": 1})]}).strategies] == \
+        list_strategies()
 
 
 def test_model_dataset_profile_and_search_flag_beats_recipe():

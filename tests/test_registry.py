@@ -135,3 +135,52 @@ def test_entry_point_plugin(tmp_path, monkeypatch):
     finally:
         peftkit.unregister_strategy("frozen-plugin")
         sys.modules.pop("my_plugin", None)
+
+
+def test_every_builtin_strategy_is_in_a_family_of_the_surveys():
+    from peftkit.strategies.base import FAMILIES
+
+    families = {name: registry.strategy_class(name).family for name in peftkit.list_strategies()}
+    assert set(families.values()) <= set(FAMILIES) - {"other"}
+    assert families["full"] == "full"
+    assert {n for n, f in families.items() if f == "selective"} >= {"head", "gradual", "bitfit"}
+    assert {n for n, f in families.items() if f == "additive"} >= {"adapter", "prefix", "prompt", "ia3"}
+    assert {n for n, f in families.items() if f == "reparametrised"} >= {"lora", "qlora"}
+
+
+def test_all_and_family_expand_to_registered_strategies_in_order():
+    assert registry.expand_groups(["all"]) == peftkit.list_strategies()
+    additive = registry.expand_groups(["family:additive"])
+    assert additive == [n for n in peftkit.list_strategies() if n in additive] and "lora" not in additive
+    # each strategy once, a SPEC with options kept as given
+    assert registry.expand_groups(["lora:r=4", "family:reparametrised", "lora"]) == ["lora:r=4", "lora", "qlora"]
+    with pytest.raises(peftkit.UnknownStrategyError, match="unknown family 'addditive'.*additive, reparametrised"):
+        registry.expand_groups(["family:addditive"])
+
+
+def test_a_group_word_or_an_unknown_family_cannot_be_registered():
+    class _All(_HeadOnlyPlugin):
+        name = "all"
+
+    with pytest.raises(peftkit.PeftkitError, match="'all' cannot name a strategy"):
+        peftkit.register_strategy(_All)
+
+    class _Odd(_HeadOnlyPlugin):
+        name = "odd-family"
+        family = "hybrid"
+
+    with pytest.raises(peftkit.PeftkitError, match="family 'hybrid' is not one of full, selective"):
+        peftkit.register_strategy(_Odd)
+    assert "all" not in peftkit.list_strategies() and "odd-family" not in peftkit.list_strategies()
+
+
+def test_the_readme_table_gives_each_strategy_its_family_and_whether_it_merges():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    table = text[text.index("### Strategies"):].split("\n\n")[1]
+    rows = {cells[1].strip("` "): (cells[2].strip(), cells[3].strip())
+            for cells in (line.split("|") for line in table.splitlines()[2:])}
+    assert rows == {name: (registry.strategy_class(name).family,
+                           "yes" if registry.strategy_class(name)().cannot_merge() is None else "no")
+                    for name in peftkit.list_strategies()}

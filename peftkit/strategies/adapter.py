@@ -67,6 +67,7 @@ class AdapterOptions(StrategyOptions):
 @register_strategy
 class AdapterStrategy(Strategy):
     name = "adapter"
+    family = "additive"
     description = "Bottleneck adapters (Houlsby or Pfeiffer) after attention / feed-forward; the model stays frozen."
     merge_blocker = "bottleneck adapters are non-linear modules added to the network: they cannot be folded into the existing weights"
     defaults = TrainDefaults(1e-3, source="Houlsby et al., 2019 grid 3e-5..3e-3; AdapterHub: 1e-4 for large data, up to 1e-3 for small data and few epochs; 1e-3 kept over 5e-4 and 2e-3 by `--search lr` on held-out SST-2 training data (benchmarks/results/search-sst2-adapter)",

@@ -61,6 +61,17 @@ def steps_rule(evidence: str, min_steps: int = 1200, max_epochs: float = 20.0) -
     return {"min_steps": min_steps, "max_epochs": max_epochs, "steps_source": rule + evidence}
 
 
+# The groups of the PEFT surveys (Lialin et al., 2023, "Scaling Down to Scale Up"; Han et al., 2024), by what
+# a method trains; `peftkit list` groups the strategies so and `compare -s family:NAME` runs one group.
+FAMILIES: dict[str, str] = {
+    "full": "every weight of the model trains (the baseline the others are measured against)",
+    "selective": "a chosen subset of the pretrained weights trains, nothing is added",
+    "additive": "new modules or vectors are added and train, the model stays frozen",
+    "reparametrised": "a low-dimensional update of the pretrained weights trains, and can be folded into them",
+    "other": "a strategy registered without a family",
+}
+
+
 @dataclass(frozen=True)
 class VirtualTokens:
     """What a strategy adds to the sequence: ``prompt`` tokens before every input (they take positions and
@@ -71,7 +82,7 @@ class VirtualTokens:
 
 
 class Strategy:
-    """A fine-tuning strategy. Subclasses set ``name``, ``description``, ``Options`` and ``apply``, and
+    """A fine-tuning strategy. Subclasses set ``name``, ``description``, ``family``, ``Options`` and ``apply``, and
     override the hooks below where their default is wrong for them. Core modules (training, the estimate,
     artifacts) call only these methods: they never look at a strategy's name or probe for attributes.
 
@@ -95,6 +106,7 @@ class Strategy:
     description: ClassVar[str]
     Options: ClassVar[type[StrategyOptions]] = NoOptions
     core: ClassVar[bool] = False  # one of the strategies `compare` runs by default
+    family: ClassVar[str] = "other"  # its group in FAMILIES
     peft_backed: ClassVar[bool] = False  # its artifacts are peft adapter directories (see strategies/_peft.py)
     defaults: ClassVar[TrainDefaults] = TrainDefaults(1e-4, source="generic")  # sequence classification's
     # a task's own defaults, by task name, where the evidence for that task says otherwise (defaults_for)

@@ -8,6 +8,7 @@ from .base import Strategy, TrainDefaults, freeze, steps_rule, unfreeze_head
 @register_strategy
 class BitFitStrategy(Strategy):
     name = "bitfit"
+    family = "selective"
     description = "BitFit: train only the bias terms of the pretrained body, plus the task head."
     merge_blocker = None
     defaults = TrainDefaults(1e-3, source="BitFit paper (Ben Zaken et al., 2022): 1e-4..1e-3",

@@ -16,6 +16,7 @@ class FullOptions(StrategyOptions):
 @register_strategy
 class FullStrategy(Strategy):
     name = "full"
+    family = "full"
     description = "Full fine-tuning: every parameter of the model trains."
     merge_blocker = None
     defaults = TrainDefaults(1e-4, source="BERT paper (Devlin et al., 2019) grid 2e-5..5e-5 for BERT-base; 1e-4 for a small (6-layer, 384-wide) encoder and a 3-epoch budget, chosen over 5e-5 and 2e-4 by `--search lr` on held-out SST-2 training data (benchmarks/results/search-sst2 and search-sst2-round2 at commit 97d66d6; summed up in benchmarks/results/search-sst2-round3/README.md)")

@@ -53,6 +53,7 @@ class GradualOptions(StrategyOptions):
 @register_strategy
 class GradualStrategy(Strategy):
     name = "gradual"
+    family = "selective"
     description = "Gradual unfreezing (ULMFiT): start with the head, unfreeze one group from the top at a time, lower layers at lower rates."
     merge_blocker = None
     defaults = TrainDefaults(

@@ -38,6 +38,7 @@ def keep_in_eval_mode(module: nn.Module) -> None:
 @register_strategy
 class HeadStrategy(Strategy):
     name = "head"
+    family = "selective"
     description = "Freeze the pretrained body (in eval mode); train only the task head, on cached features."
     merge_blocker = None
     defaults = TrainDefaults(

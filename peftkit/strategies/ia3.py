@@ -24,6 +24,7 @@ class IA3Options(StrategyOptions):
 @register_strategy
 class IA3Strategy(_peft.PeftStrategy):
     name = "ia3"
+    family = "additive"
     description = "IA3: learned vectors rescaling keys, values and feed-forward activations (via peft)."
     merge_blocker = None
     defaults = TrainDefaults(3e-3, source="IA3 / T-Few paper (Liu et al., 2022): 3e-3",

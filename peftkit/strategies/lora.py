@@ -32,6 +32,7 @@ class LoraOptions(StrategyOptions):
 @register_strategy
 class LoraStrategy(_peft.PeftStrategy):
     name = "lora"
+    family = "reparametrised"
     description = "LoRA: low-rank updates on the attention query and value projections (via peft)."
     merge_blocker = None
     defaults = TrainDefaults(1e-3, source="LoRA paper (Hu et al., 2021): 4e-4..5e-4 over 30-80 epochs on GLUE; doubled for a 3-epoch budget",

@@ -36,6 +36,7 @@ class PromptOptions(StrategyOptions):
 @register_strategy
 class PromptStrategy(_peft.PeftStrategy):
     name = "prompt"
+    family = "additive"
     description = "Prompt tuning: trainable soft-prompt embeddings before the input; the model stays frozen (via peft)."
     merge_blocker = "soft prompts are extra input embeddings, not a change of weights"
     defaults = TrainDefaults(3e-2, source="peft prompt-tuning examples use 3e-2 with AdamW (Lester et al., 2021 use 0.3 with Adafactor)",

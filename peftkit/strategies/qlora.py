@@ -81,6 +81,7 @@ def is_loaded_in_4bit(model: nn.Module) -> bool:
 @register_strategy
 class QLoraStrategy(LoraStrategy):
     name = "qlora"
+    family = "reparametrised"
     description = ("QLoRA: LoRA on a base model loaded in 4-bit NF4 with double quantization (bitsandbytes, "
                    "CUDA only); the head stays in full precision.")
     # Same rate as lora: QLoRA's finding is that 4-bit NF4 + LoRA matches 16-bit LoRA with the same

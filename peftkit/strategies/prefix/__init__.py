@@ -46,6 +46,7 @@ class PrefixOptions(StrategyOptions):
 @register_strategy
 class PrefixStrategy(_peft.PeftStrategy):
     name = "prefix"
+    family = "additive"
     description = "Prefix tuning: trainable key/value prefixes in every attention layer; the model stays frozen."
     merge_blocker = "prefixes are extra attention keys and values, not a change of weights"
     defaults = TrainDefaults(4e-2, source="P-tuning v2 (Liu et al., 2022): 5e-3..1e-2 for prefixes on encoders; 4e-2 for a 3-epoch budget, chosen over 1e-2, 2e-2 and 8e-2 by `--search lr` on held-out SST-2 training data (benchmarks/results/search-sst2-round3; rounds 1 and 2: benchmarks/results/search-sst2 and search-sst2-round2 at commit 97d66d6)",
