@@ -53,6 +53,9 @@ class Memory:
     head_vectors: int = 4  # "vector": per-example vectors the head saves (dropout masks, dense inputs, tanh)
 
 
+PROJECTION_ROLES = ("query", "key", "value", "attn_out", "ffn_in", "ffn_out")  # a block's linear layers
+
+
 @dataclass(frozen=True)
 class ArchSpec:
     name: str  # human-readable family name
@@ -110,6 +113,10 @@ class ArchSpec:
 
     def roles_regex(self, *roles: str) -> str:
         return rf"{re.escape(self.layers)}\.\d+\.({self.roles_alternation(*roles)})"
+
+    def projections_regex(self) -> str:
+        """Every linear projection of every block (attention and feed-forward), never the head."""
+        return self.roles_regex(*PROJECTION_ROLES)
 
 
 _BERT_LIKE = dict(

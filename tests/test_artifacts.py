@@ -9,18 +9,22 @@ import peftkit
 
 pytestmark = pytest.mark.canary
 from peftkit.errors import PeftkitError
+from peftkit.registry import strategy_from_spec
 
 ARCHS = ["bert", "distilbert", "llama"]  # encoder, an encoder with peftkit's own prefix, a decoder
 
 
-def trained(strategy: str, arch: str, base_dir):
-    """A base model saved to base_dir, with the strategy applied and its trainable weights 'trained'."""
+LORA_VARIANTS = ["lora", "lora:use_dora=true", "lora:use_rslora=true", "lora:target_modules=all-linear"]
+
+
+def trained(spec: str, arch: str, base_dir):
+    """A base model saved to base_dir, with the strategy (a SPEC) applied and its trainable weights 'trained'."""
     tiny_model(arch).save_pretrained(base_dir)
     model = AutoModelForSequenceClassification.from_pretrained(base_dir)
     try:
-        model = peftkit.get_strategy(strategy).apply(model)
+        model = strategy_from_spec(spec).apply(model)
     except peftkit.UnsupportedError:
-        pytest.skip(f"{strategy} does not apply to {arch}")
+        pytest.skip(f"{spec} does not apply to {arch}")
     torch.manual_seed(1)
     with torch.no_grad():
         for p in model.parameters():
@@ -47,10 +51,11 @@ def test_round_trip(strategy, arch, tmp_path):
         assert saved_bytes < base_bytes / 2, "only what the strategy trained is saved"
 
 
-def test_lora_directory_is_a_standard_peft_adapter(tmp_path):
+@pytest.mark.parametrize("spec", LORA_VARIANTS)
+def test_lora_directory_is_a_standard_peft_adapter(spec, tmp_path):
     from peft import PeftModel
 
-    model = trained("lora", "bert", tmp_path / "base")
+    model = trained(spec, "bert", tmp_path / "base")
     expected = model(**inputs("bert")).logits
     peftkit.save(model, tmp_path / "saved", base_model=str(tmp_path / "base"))
     assert (tmp_path / "saved" / "adapter_config.json").exists()
@@ -59,7 +64,7 @@ def test_lora_directory_is_a_standard_peft_adapter(tmp_path):
     torch.testing.assert_close(plain(**inputs("bert")).logits, expected)
 
 
-@pytest.mark.parametrize("strategy", ["lora", "ia3", "bitfit", "head", "gradual"])
+@pytest.mark.parametrize("strategy", [*LORA_VARIANTS, "ia3", "bitfit", "head", "gradual"])
 def test_merge_gives_a_plain_transformers_model(strategy, tmp_path):
     model = trained(strategy, "bert", tmp_path / "base")
     expected = model(**inputs("bert")).logits

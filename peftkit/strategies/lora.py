@@ -13,6 +13,8 @@ from ..tasks.token_classification import TokenClassification
 from . import _peft
 from .base import TrainDefaults, steps_rule
 
+ALL_LINEAR = "all-linear"
+
 
 @dataclass
 class LoraOptions(StrategyOptions):
@@ -20,13 +22,25 @@ class LoraOptions(StrategyOptions):
     alpha: float = option(16.0, "scaling numerator: the update is scaled by alpha / r")
     dropout: float = option(0.1, "dropout on the LoRA input (0.1 as in the LoRA paper's GLUE runs)")
     target_modules: tuple[str, ...] | None = option(
-        None, "module names to adapt (suffix match, e.g. query+value); default: the architecture's "
-        "attention query and value projections")
+        None, "module names to adapt (suffix match, e.g. query+value), or all-linear: every projection of every "
+        "block, never the task head; default: the architecture's attention query and value projections")
+    use_dora: bool = option(False, "DoRA (Liu et al., 2024): a trained magnitude per output feature times the "
+                            "LoRA-updated direction")
+    use_rslora: bool = option(False, "rsLoRA (Kalajdzievski, 2023): scale the update by alpha / sqrt(r), not "
+                              "alpha / r, so that higher ranks keep learning")
 
     def validate(self):
         self.positive("r", "alpha")
         self.in_range("dropout", 0.0, 1.0)
         self._require(self.dropout < 1.0, "dropout", "below 1")
+        if self.target_modules and ALL_LINEAR in self.target_modules:
+            self._require(self.target_modules == (ALL_LINEAR,), "target_modules", f"{ALL_LINEAR} alone")
+
+    def targets(self, spec: arch.ArchSpec) -> list[str] | str:
+        """peft's ``target_modules`` for a model of family ``spec``."""
+        if self.target_modules == (ALL_LINEAR,):  # peftkit's own: peft's "all-linear" may wrap the head (peft#2027)
+            return spec.projections_regex()
+        return list(self.target_modules) if self.target_modules else spec.roles_regex("query", "value")
 
 
 @register_strategy
@@ -49,7 +63,6 @@ class LoraStrategy(_peft.PeftStrategy):
     def apply(self, model):
         o = self.options
         spec = arch.arch_for(model)
-        targets = list(o.target_modules) if o.target_modules else spec.roles_regex("query", "value")
-        config = peft.LoraConfig(r=o.r, lora_alpha=o.alpha, lora_dropout=o.dropout, target_modules=targets,
-                                 fan_in_fan_out=spec.fan_in_fan_out)
+        config = peft.LoraConfig(r=o.r, lora_alpha=o.alpha, lora_dropout=o.dropout, target_modules=o.targets(spec),
+                                 fan_in_fan_out=spec.fan_in_fan_out, use_dora=o.use_dora, use_rslora=o.use_rslora)
         return _peft.wrap(self, model, config)
