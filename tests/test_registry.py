@@ -153,7 +153,9 @@ def test_all_and_family_expand_to_registered_strategies_in_order():
     additive = registry.expand_groups(["family:additive"])
     assert additive == [n for n in peftkit.list_strategies() if n in additive] and "lora" not in additive
     # each strategy once, a SPEC with options kept as given
-    assert registry.expand_groups(["lora:r=4", "family:reparametrised", "lora"]) == ["lora:r=4", "lora", "qlora"]
+    reparametrised = registry.strategies_in_family("reparametrised")
+    assert reparametrised[:2] == ["lora", "qlora"] and "loha" in reparametrised
+    assert registry.expand_groups(["lora:r=4", "family:reparametrised", "lora"]) == ["lora:r=4", *reparametrised]
     with pytest.raises(peftkit.UnknownStrategyError, match="unknown family 'addditive'.*additive, reparametrised"):
         registry.expand_groups(["family:addditive"])
 

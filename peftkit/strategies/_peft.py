@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import warnings
+from dataclasses import dataclass
+from typing import ClassVar
 
 import peft
 from torch import nn
@@ -13,6 +15,7 @@ from pathlib import Path
 
 from .. import architectures as arch
 from ..errors import OptionError
+from ..options import StrategyOptions, option
 from .base import Strategy
 
 
@@ -45,6 +48,66 @@ class PeftStrategy(Strategy):
 
     def merged(self, model: nn.Module) -> nn.Module:
         return model.merge_and_unload() if is_peft_model(model) else super().merged(model)
+
+
+ALL_LINEAR = "all-linear"  # target_modules: every projection of every block, never the task head
+TARGETS_HELP = ("module names to adapt (suffix match, e.g. query+value), or all-linear: every projection of every "
+                "block, never the task head; default: the architecture's attention query and value projections")
+
+
+def check_targets(options: StrategyOptions) -> None:
+    """``validate`` of options with ``target_modules``: all-linear stands alone."""
+    if options.target_modules and ALL_LINEAR in options.target_modules:
+        options._require(options.target_modules == (ALL_LINEAR,), "target_modules", f"{ALL_LINEAR} alone")
+
+
+def targets(target_modules: tuple[str, ...] | None, spec: arch.ArchSpec) -> list[str] | str:
+    """peft's ``target_modules`` for a model of family ``spec``: those given, every block projection for
+    all-linear (peftkit's own: peft's "all-linear" may wrap the head, peft#2027), else query and value."""
+    if target_modules == (ALL_LINEAR,):
+        return spec.projections_regex()
+    return list(target_modules) if target_modules else spec.roles_regex("query", "value")
+
+
+@dataclass
+class TargetOptions(StrategyOptions):
+    """Options of a method that adapts chosen projections (``target_modules``)."""
+
+    target_modules: tuple[str, ...] | None = option(None, TARGETS_HELP)
+
+    def validate(self):
+        check_targets(self)
+
+
+class TunerStrategy(PeftStrategy):
+    """A peft tuner on the projections of every block: ``peft_config(spec)`` says which, and how.
+    ``linear_only``: peft implements the method for ``nn.Linear`` only, so families whose projections are
+    transformers' Conv1D (GPT-2) are refused, clearly, before peft is called."""
+
+    linear_only: ClassVar[bool] = False
+
+    def peft_config(self, spec: arch.ArchSpec, model: nn.Module) -> peft.PeftConfig:
+        """The peft config of this strategy's options for ``model``, of family ``spec``."""
+        raise NotImplementedError
+
+    def apply(self, model: nn.Module) -> nn.Module:
+        spec = arch.arch_for(model)
+        if self.linear_only and spec.conv1d:
+            raise arch.unsupported(self.name, model, f"peft implements {self.name} for torch Linear layers only, and "
+                                   f"{spec.name} stores its projections as Conv1D; use lora, vera or fourierft")
+        try:
+            config = self.peft_config(spec, model)
+        except ValueError as e:  # peft checks a config's values when it is made
+            raise OptionError(f"strategy '{self.name}': {str(e).splitlines()[0]}") from None
+        return wrap(self, model, config)
+
+
+def target_sizes(config: peft.PeftConfig, model: nn.Module) -> list[tuple[str, int]]:
+    """(name, weights) of each projection of ``model`` that ``config``'s ``target_modules`` selects."""
+    from peft.tuners.tuners_utils import check_target_module_exists
+
+    return [(name, module.weight.numel()) for name, module in model.named_modules()
+            if "." in name and arch.is_projection(module) and check_target_module_exists(config, name)]
 
 
 def wrap(strategy, model: nn.Module, config: peft.PeftConfig) -> nn.Module:

@@ -2,7 +2,7 @@
 
 from .. import architectures as arch
 from ..registry import register_strategy
-from .base import Strategy, TrainDefaults, freeze, steps_rule, unfreeze_head
+from .base import Strategy, TrainDefaults, carried_over_rule, freeze, unfreeze_head
 
 
 @register_strategy
@@ -12,10 +12,7 @@ class BitFitStrategy(Strategy):
     description = "BitFit: train only the bias terms of the pretrained body, plus the task head."
     merge_blocker = None
     defaults = TrainDefaults(1e-3, source="BitFit paper (Ben Zaken et al., 2022): 1e-4..1e-3",
-        **steps_rule(
-            "not measured on small data: carried over from lora and adapter (benchmarks/results/grid-sst2-500"
-            " and -1000), which like BitFit train a few parameters on a frozen model and gain 5 to 9 points "
-            "from 3 to 20 epochs of 500 examples"))
+        **carried_over_rule("BitFit"))
 
     def apply(self, model):
         spec = arch.arch_for(model)

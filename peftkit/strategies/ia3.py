@@ -10,7 +10,7 @@ from .. import architectures as arch
 from ..options import StrategyOptions, option
 from ..registry import register_strategy
 from . import _peft
-from .base import TrainDefaults, steps_rule
+from .base import TrainDefaults, carried_over_rule
 
 
 @dataclass
@@ -28,10 +28,7 @@ class IA3Strategy(_peft.PeftStrategy):
     description = "IA3: learned vectors rescaling keys, values and feed-forward activations (via peft)."
     merge_blocker = None
     defaults = TrainDefaults(3e-3, source="IA3 / T-Few paper (Liu et al., 2022): 3e-3",
-        **steps_rule(
-            "not measured on small data: carried over from lora and adapter (benchmarks/results/grid-sst2-500"
-            " and -1000), which like IA3 train a few parameters on a frozen model and gain 5 to 9 points from"
-            " 3 to 20 epochs of 500 examples"))
+        **carried_over_rule("IA3"))
     Options = IA3Options
 
     def apply(self, model):

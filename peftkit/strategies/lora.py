@@ -11,9 +11,7 @@ from ..options import StrategyOptions, option
 from ..registry import register_strategy
 from ..tasks.token_classification import TokenClassification
 from . import _peft
-from .base import TrainDefaults, steps_rule
-
-ALL_LINEAR = "all-linear"
+from .base import TrainDefaults, carried_over_rule, steps_rule
 
 
 @dataclass
@@ -21,9 +19,7 @@ class LoraOptions(StrategyOptions):
     r: int = option(8, "rank of the update matrices")
     alpha: float = option(16.0, "scaling numerator: the update is scaled by alpha / r")
     dropout: float = option(0.1, "dropout on the LoRA input (0.1 as in the LoRA paper's GLUE runs)")
-    target_modules: tuple[str, ...] | None = option(
-        None, "module names to adapt (suffix match, e.g. query+value), or all-linear: every projection of every "
-        "block, never the task head; default: the architecture's attention query and value projections")
+    target_modules: tuple[str, ...] | None = option(None, _peft.TARGETS_HELP)
     use_dora: bool = option(False, "DoRA (Liu et al., 2024): a trained magnitude per output feature times the "
                             "LoRA-updated direction")
     use_rslora: bool = option(False, "rsLoRA (Kalajdzievski, 2023): scale the update by alpha / sqrt(r), not "
@@ -33,14 +29,10 @@ class LoraOptions(StrategyOptions):
         self.positive("r", "alpha")
         self.in_range("dropout", 0.0, 1.0)
         self._require(self.dropout < 1.0, "dropout", "below 1")
-        if self.target_modules and ALL_LINEAR in self.target_modules:
-            self._require(self.target_modules == (ALL_LINEAR,), "target_modules", f"{ALL_LINEAR} alone")
+        _peft.check_targets(self)
 
     def targets(self, spec: arch.ArchSpec) -> list[str] | str:
-        """peft's ``target_modules`` for a model of family ``spec``."""
-        if self.target_modules == (ALL_LINEAR,):  # peftkit's own: peft's "all-linear" may wrap the head (peft#2027)
-            return spec.projections_regex()
-        return list(self.target_modules) if self.target_modules else spec.roles_regex("query", "value")
+        return _peft.targets(self.target_modules, spec)
 
 
 @register_strategy
@@ -66,3 +58,10 @@ class LoraStrategy(_peft.PeftStrategy):
         config = peft.LoraConfig(r=o.r, lora_alpha=o.alpha, lora_dropout=o.dropout, target_modules=o.targets(spec),
                                  fan_in_fan_out=spec.fan_in_fan_out, use_dora=o.use_dora, use_rslora=o.use_rslora)
         return _peft.wrap(self, model, config)
+
+
+def lora_rate(method: str) -> TrainDefaults:
+    """The defaults of a method that updates the same projections as lora and has no measured rate of its own
+    yet: lora's rate and steps rule (a held-out `--search lr` is the check)."""
+    return replace(LoraStrategy.defaults, source=f"lora's rate for updates on the same projections; not searched "
+                   f"for {method} yet", steps_source=carried_over_rule(method)["steps_source"])

@@ -1,5 +1,5 @@
-"""LoRA's variants (DoRA, rsLoRA, every linear layer): what they train, counted as peft counts it and
-against numbers written here for bert-base (12 layers, hidden 768, feed-forward 3072)."""
+"""LoRA's variants (DoRA, rsLoRA, every linear layer): what they wrap and how they scale (their counts on
+bert-base: test_counts.py)."""
 
 import math
 
@@ -8,28 +8,7 @@ from tiny_models import batch, tiny_model
 
 import peftkit
 from peftkit.errors import OptionError
-from peftkit.modeling import build_on_meta, load_config
 from peftkit.registry import strategy_from_spec
-
-HEAD = 768 * 2 + 2  # bert's classifier, two labels: trained once, counted once, as head
-QV = 12 * 2 * 8 * (768 + 768)  # r=8 on query and value of 12 layers: A (8 x 768) + B (768 x 8) each
-BERT_BASE = {
-    "lora": QV,
-    "lora:use_rslora=true": QV,  # the same matrices, another scale
-    "lora:use_dora=true": QV + 12 * 2 * 768,  # and one magnitude per output feature of each target
-    # q, k, v, attention output (768 -> 768), intermediate (768 -> 3072), output (3072 -> 768)
-    "lora:target_modules=all-linear": 12 * (4 * 8 * (768 + 768) + 2 * 8 * (768 + 3072)),
-}
-
-
-@pytest.mark.parametrize("spec", BERT_BASE)
-def test_trainable_counts_on_bert_base_are_peft_s_own_and_the_head_once(spec):
-    model = strategy_from_spec(spec).apply(build_on_meta(load_config("builtin:bert-base")))
-    counts = peftkit.count_parameters(model)
-    assert counts.trainable - counts.head_trainable == BERT_BASE[spec]
-    assert counts.head_trainable == HEAD
-    assert counts.trainable == model.get_nb_trainable_parameters()[0]
-
 
 @pytest.mark.parametrize("arch", ["bert", "gpt2", "llama"])
 def test_all_linear_wraps_every_block_projection_and_never_the_head(arch):

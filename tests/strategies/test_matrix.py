@@ -46,6 +46,8 @@ NAMES = {
 NAMES["qwen2"] = NAMES["llama"]
 # strategies that may refuse an architecture, and the word their reason must contain
 EXPECTED_UNSUPPORTED = {("bitfit", "llama"): "bias"}
+# peft implements these for torch Linear layers only; GPT-2's projections are Conv1D
+EXPECTED_UNSUPPORTED.update({(method, "gpt2"): "Conv1D" for method in ("loha", "lokr", "oft", "boft", "hra")})
 # qlora needs a CUDA GPU with bitsandbytes and a model loaded in 4-bit: these tiny models are not
 EXPECTED_UNSUPPORTED.update({("qlora", arch): "bitsandbytes" for arch in CONFIGS})
 
