@@ -92,8 +92,8 @@ def test_a_run_follows_its_strategys_steps_rule_once_the_data_size_is_known(name
 
 
 def test_the_adaptive_strategies_have_a_steps_rule():
-    """The evidence (benchmarks/results/grid-sst2-*) says these under-train at three epochs of small data."""
-    for name in ("lora", "adapter", "prompt", "prefix"):
+    """The evidence (benchmarks/results/grid-*) says these under-train at three epochs of small data."""
+    for name in ("lora", "adapter", "prompt", "prefix", "full"):
         assert strategy_class(name).defaults.min_steps > 0, name
 
 
