@@ -258,6 +258,17 @@ def find_modules(model: nn.Module, *roles: str) -> list[tuple[str, nn.Module]]:
     return [(n, m) for n, m in unwrap(model).named_modules() if pattern.fullmatch(n)]
 
 
+def is_norm(module: nn.Module) -> bool:
+    """A LayerNorm, or an RMSNorm (each decoder family names its own: LlamaRMSNorm, Qwen2RMSNorm)."""
+    return isinstance(module, nn.LayerNorm) or type(module).__name__.endswith(("LayerNorm", "RMSNorm"))
+
+
+def norm_names(model: nn.Module) -> list[str]:
+    """Names of the body's normalisation modules (embeddings, every block, the final norm); never the head's."""
+    spec = arch_for(model)
+    return [n for n, m in unwrap(model).named_modules() if n.startswith(spec.body + ".") and is_norm(m)]
+
+
 # -- projections -------------------------------------------------------------------------------
 
 def is_conv1d(module: nn.Module) -> bool:

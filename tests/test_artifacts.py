@@ -66,7 +66,7 @@ def test_lora_directory_is_a_standard_peft_adapter(spec, tmp_path):
 
 
 @pytest.mark.parametrize("strategy", [*LORA_VARIANTS, "ia3", "bitfit", "head", "gradual",
-                                      "loha", "lokr", "oft", "boft", "hra", "vera", "fourierft"])
+                                      "loha", "lokr", "oft", "boft", "hra", "vera", "fourierft", "ln_tuning"])
 def test_merge_gives_a_plain_transformers_model(strategy, tmp_path):
     model = trained(strategy, "bert", tmp_path / "base")
     expected = model(**inputs("bert")).logits
@@ -78,7 +78,7 @@ def test_merge_gives_a_plain_transformers_model(strategy, tmp_path):
     torch.testing.assert_close(merged(**inputs("bert")).logits, expected, rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("strategy", ["adapter", "prefix", "prompt"])
+@pytest.mark.parametrize("strategy", ["adapter", "prefix", "prompt", "ptuning"])
 def test_merge_refuses_what_cannot_merge(strategy, tmp_path):
     model = trained(strategy, "bert", tmp_path / "base")
     peftkit.save(model, tmp_path / "saved", base_model=str(tmp_path / "base"))

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import peft
+from peft.utils import ModulesToSaveWrapper
 from torch import nn
 
 from pathlib import Path
@@ -47,7 +48,15 @@ class PeftStrategy(Strategy):
         return self._mark(model)
 
     def merged(self, model: nn.Module) -> nn.Module:
-        return model.merge_and_unload() if is_peft_model(model) else super().merged(model)
+        if not is_peft_model(model):
+            return super().merged(model)
+        plain = model.merge_and_unload()
+        # some tuners (LN tuning in peft 0.21) leave the trained head in its ModulesToSaveWrapper: put it back
+        for name, module in list(plain.named_modules()):
+            if isinstance(module, ModulesToSaveWrapper):
+                parent, _, child = name.rpartition(".")
+                setattr(plain.get_submodule(parent), child, module.modules_to_save[module.active_adapters[0]])
+        return plain
 
 
 ALL_LINEAR = "all-linear"  # target_modules: every projection of every block, never the task head

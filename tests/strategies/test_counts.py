@@ -27,6 +27,9 @@ BERT_BASE = {
     "hra": TARGETS * 768 * 8,  # 8 Householder vectors of the input size
     "vera": TARGETS * (768 + 256),  # a scale per output feature (b) and per rank (d); A and B frozen, shared
     "fourierft": TARGETS * 1000,  # 1000 spectral coefficients
+    "ln_tuning": (1 + 12 * 2) * 2 * 768,  # the embeddings' LayerNorm and two a layer: weight and bias
+    # 20 virtual tokens, then the MLP encoder 768 -> 128 -> 128 -> 768 (weights and biases)
+    "ptuning": 20 * 768 + (768 * 128 + 128) + (128 * 128 + 128) + (128 * 768 + 768),
 }
 
 
@@ -42,5 +45,5 @@ def test_trainable_counts_on_bert_base_are_peft_s_own_and_the_head_once(spec):
 def test_every_peft_method_has_its_count_here():
     from peftkit.registry import strategy_class
 
-    tuners = {n for n in peftkit.list_strategies() if strategy_class(n).family == "reparametrised"} - {"qlora"}
+    tuners = {n for n in peftkit.list_strategies() if strategy_class(n).peft_backed} - {"qlora", "prefix", "prompt", "ia3"}
     assert tuners <= {spec.split(":")[0] for spec in BERT_BASE}
