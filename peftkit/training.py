@@ -119,6 +119,10 @@ def preflight(config: RunConfig, specs: tuple[str, ...] = ()):
     for spec in dict.fromkeys((config.strategy, *specs)):
         check_length(model_config, config.max_length, strategy_from_spec(spec).virtual_tokens().prompt, "--max-length")
     config = config.with_task()
+    for spec in dict.fromkeys((config.strategy, *specs)):
+        refusal = strategy_from_spec(spec).refuses_task(task_for(config))
+        if refusal:
+            raise PeftkitError(f"strategy '{spec}': {refusal}")
     return config, model_config, load_data(config)
 
 

@@ -30,7 +30,7 @@ def test_list_groups_strategies_by_family_and_marks_those_that_merge():
     rows = [line.split("│")[1].strip() for line in output.splitlines() if line.startswith("│")]
     rows = [row for row in rows if row]  # a strategy's or a family's first line
     assert [r for r in rows if r.startswith("family:")] == [
-        "family: full", "family: selective", "family: additive", "family: reparametrised"]
+        "family: full", "family: selective", "family: additive", "family: reparametrised", "family: other"]
     family = {}
     for row in rows:
         if row.startswith("family:"):

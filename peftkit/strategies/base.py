@@ -76,7 +76,7 @@ FAMILIES: dict[str, str] = {
     "selective": "a chosen subset of the pretrained weights trains, nothing is added",
     "additive": "new modules or vectors are added and train, the model stays frozen",
     "reparametrised": "a low-dimensional update of the pretrained weights trains, and can be folded into them",
-    "other": "a strategy registered without a family",
+    "other": "any peft method by its config (peft), and strategies registered without a family",
 }
 
 
@@ -107,6 +107,7 @@ class Strategy:
       what trains (gradual unfreezing); a no-op for most strategies.
     - ``virtual_tokens()`` and ``at_peak(model)``: what the memory estimate must know.
     - ``cannot_merge()`` and ``merged(model)``: whether and how it folds into a plain model.
+    - ``refuses_task(task)``: why it cannot train that task at all (checked before anything is written).
     - ``save_weights`` / ``load_weights``: how an artifact holds what it trained.
     """
 
@@ -182,6 +183,11 @@ class Strategy:
     def merged(self, model: nn.Module) -> nn.Module:
         """``model`` (trained, or loaded from an artifact) as a plain transformers model with the same logits."""
         return arch.unwrap(model)
+
+    def refuses_task(self, task) -> str | None:
+        """Why this strategy cannot train a model of ``task`` (a ``tasks.Task``), or None: checked when a run
+        or a comparison is planned, before anything is written."""
+        return None
 
     def unavailable_here(self) -> str | None:
         """Why this strategy cannot run on this machine at all (a missing GPU or package), or None.

@@ -30,6 +30,8 @@ BERT_BASE = {
     "ln_tuning": (1 + 12 * 2) * 2 * 768,  # the embeddings' LayerNorm and two a layer: weight and bias
     # 20 virtual tokens, then the MLP encoder 768 -> 128 -> 128 -> 768 (weights and biases)
     "ptuning": 20 * 768 + (768 * 128 + 128) + (128 * 128 + 128) + (128 * 768 + 768),
+    "peft": TARGETS * 8 * (768 + 768),  # alone: peft's LoraConfig, r=8, on query and value
+    "peft:method=LOHA,r=4": TARGETS * 2 * 4 * (768 + 768),
 }
 
 
