@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from tiny_models import batch, tiny_model
+from tiny_models import as_if_trained, batch, tiny_model
 from transformers import AutoModelForSequenceClassification
 
 import peftkit
@@ -25,12 +25,7 @@ def trained(spec: str, arch: str, base_dir):
         model = strategy_from_spec(spec).apply(model)
     except peftkit.UnsupportedError:
         pytest.skip(f"{spec} does not apply to {arch}")
-    torch.manual_seed(1)
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.requires_grad:
-                p.add_(0.05 * torch.randn_like(p))
-    return model.eval()
+    return as_if_trained(model)
 
 
 def inputs(arch):

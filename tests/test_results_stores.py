@@ -38,16 +38,27 @@ def _records(directory: Path) -> dict[str, dict]:
     return {p.stem: json.loads(p.read_text()) for p in sorted(directory.glob("*.json"))}
 
 
+OUTPUT_FLAGS = ("--output", "-o")
+
+
 def _own_commands(store: Path, records: list[dict]) -> list[list[str]]:
-    """The arguments after ``compare`` of every command that wrote into ``store``, in first-seen order."""
+    """The arguments after ``compare`` of every command that wrote into ``store``, in first-seen order. A
+    store may be merged from parts that ran side by side into ``<store>-<part>`` (their runs copied into
+    it, as its README says): a part's command answers for the store, with the store as its output."""
     commands: dict[tuple[str, ...], list[str]] = {}
     for record in records:
         words = shlex.split(record["run_info"]["command"])
         if "compare" not in words:
             continue
         args = words[words.index("compare") + 1:]
-        flag = next((f for f in ("--output", "-o") if f in args), None)
-        if flag and (REPO / args[args.index(flag) + 1]).resolve() == store.resolve():
+        outputs = [i for i, word in enumerate(args) if word in OUTPUT_FLAGS]
+        if not outputs:
+            continue
+        written = (REPO / args[outputs[-1] + 1]).resolve()  # the last one counts, as on the command line
+        if written == store.resolve() or (written.parent == store.resolve().parent
+                                          and written.name.startswith(store.name + "-")):
+            kept = [word for i, word in enumerate(args) if i not in outputs and i - 1 not in outputs]
+            args = [*kept, "--output", str(store.relative_to(REPO))]
             commands.setdefault(tuple(args), args)
     return list(commands.values())
 

@@ -7,7 +7,7 @@ import json
 import peft
 import pytest
 import torch
-from tiny_models import batch, tiny_model
+from tiny_models import as_if_trained, batch, tiny_model
 from transformers import AutoModelForSequenceClassification
 
 import peftkit
@@ -23,13 +23,7 @@ def _inputs():
 
 def _trained(spec, base_dir):
     tiny_model("bert").save_pretrained(base_dir)
-    model = strategy_from_spec(spec).apply(AutoModelForSequenceClassification.from_pretrained(base_dir))
-    torch.manual_seed(1)
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.requires_grad:
-                p.add_(0.05 * torch.randn_like(p))
-    return model.eval()
+    return as_if_trained(strategy_from_spec(spec).apply(AutoModelForSequenceClassification.from_pretrained(base_dir)))
 
 
 def test_a_method_by_name_with_its_fields_counts_as_peft_does():
