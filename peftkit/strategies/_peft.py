@@ -89,7 +89,7 @@ class TargetOptions(StrategyOptions):
 
 
 class TunerStrategy(PeftStrategy):
-    """A peft tuner on the projections of every block: ``peft_config(spec)`` says which, and how.
+    """A peft tuner on the projections of every block: ``peft_config(spec, model)`` says which, and how.
     ``linear_only``: peft implements the method for ``nn.Linear`` only, so families whose projections are
     transformers' Conv1D (GPT-2) are refused, clearly, before peft is called."""
 
@@ -105,10 +105,9 @@ class TunerStrategy(PeftStrategy):
             raise arch.unsupported(self.name, model, f"peft implements {self.name} for torch Linear layers only, and "
                                    f"{spec.name} stores its projections as Conv1D; use lora, vera or fourierft")
         try:
-            config = self.peft_config(spec, model)
-        except ValueError as e:  # peft checks a config's values when it is made
+            return wrap(self, model, self.peft_config(spec, model))
+        except ValueError as e:  # peft checks a config's values when it is made and when it meets the layers
             raise OptionError(f"strategy '{self.name}': {str(e).splitlines()[0]}") from None
-        return wrap(self, model, config)
 
 
 def target_sizes(config: peft.PeftConfig, model: nn.Module) -> list[tuple[str, int]]:
