@@ -56,6 +56,7 @@ def main() -> None:
     loader = DataLoader(train, batch_size=16, shuffle=True, collate_fn=collate)
     total_steps = args.epochs * len(loader)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(0.06 * total_steps), total_steps)
+    strategy.on_train_begin(model, total_steps=total_steps)  # adalora fits its rank budget schedule to these
     step = 0
     for epoch in range(args.epochs):
         model.train()
@@ -66,6 +67,7 @@ def main() -> None:
             loss.backward()
             torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
             optimizer.step()
+            strategy.on_optimizer_step(model, global_step=step)  # adalora reallocates its rank budget here
             scheduler.step()
             optimizer.zero_grad()
             step += 1

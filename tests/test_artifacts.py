@@ -14,7 +14,8 @@ from peftkit.registry import strategy_from_spec
 ARCHS = ["bert", "distilbert", "llama"]  # encoder, an encoder with peftkit's own prefix, a decoder
 
 
-LORA_VARIANTS = ["lora", "lora:use_dora=true", "lora:use_rslora=true", "lora:target_modules=all-linear"]
+LORA_VARIANTS = ["lora", "lora:use_dora=true", "lora:use_rslora=true", "lora:target_modules=all-linear",
+                 "lora:init=gaussian", "lora:init=pissa", "lora:init=olora", "lora:init=pissa,use_rslora=true"]
 
 
 def trained(spec: str, arch: str, base_dir):
@@ -61,7 +62,8 @@ def test_lora_directory_is_a_standard_peft_adapter(spec, tmp_path):
 
 
 @pytest.mark.parametrize("strategy", [*LORA_VARIANTS, "ia3", "bitfit", "head", "gradual",
-                                      "loha", "lokr", "oft", "boft", "hra", "vera", "fourierft", "ln_tuning"])
+                                      "loha", "lokr", "oft", "boft", "hra", "vera", "fourierft", "ln_tuning",
+                                      "adalora"])
 def test_merge_gives_a_plain_transformers_model(strategy, tmp_path):
     model = trained(strategy, "bert", tmp_path / "base")
     expected = model(**inputs("bert")).logits

@@ -82,8 +82,11 @@ def test_example_runs(example, strategy, assets, tmp_path, monkeypatch, capsys):
     else:
         assert body == set()  # the frozen body is saved and loaded bit for bit
     added = set(after) - set(before)  # what the strategy inserted, as many as a fresh apply inserts
-    if strategy != "ptuning":  # peft saves P-tuning's prompt as its encoder's output, not the encoder
-        assert sum(after[name].numel() for name in added) == expected.breakdown["added"]["total"]
+    saved_added = sum(after[name].numel() for name in added)
+    if strategy == "adalora":  # it saves the ranks that survived its budget schedule, fewer than it started with
+        assert 0 < saved_added < expected.breakdown["added"]["total"]
+    elif strategy != "ptuning":  # peft saves P-tuning's prompt as its encoder's output, not the encoder
+        assert saved_added == expected.breakdown["added"]["total"]
     assert [name for name in added if "lora_B" in name and not after[name].any()] == []  # LoRA's B starts at 0
     ids = torch.tensor([[2, 10, 3]])
     with torch.no_grad():

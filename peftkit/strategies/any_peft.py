@@ -104,6 +104,9 @@ class PeftOptions(StrategyOptions):
     def peft_config(self) -> peft.PeftConfig:
         data = _read_config(self.config) if self.config else {"peft_type": _method(self.method or "LORA").value}
         cls = PEFT_TYPE_TO_CONFIG_MAPPING[_method(data["peft_type"])]
+        if cls is peft.AdaLoraConfig:  # untrained by its schedule it would run as a fixed-rank LoRA, silently
+            raise OptionError("peft's ADALORA needs its rank budget schedule run after every optimizer step, over the "
+                              "run's step count, which a bare peft config does not know: use -s adalora")
         fields = {f.name: f for f in dataclasses.fields(cls)}
         unknown = [k for k in self.fields() if k not in fields]
         if unknown:

@@ -105,6 +105,10 @@ class Strategy:
     - ``parameter_groups(model, lr, weight_decay)`` gives a hand-written loop its optimizer groups.
     - ``on_train_step(model, epoch=..., global_step=...)`` is the loop hook for schedules that change
       what trains (gradual unfreezing); a no-op for most strategies.
+    - ``on_train_begin(model, total_steps=...)``: the loop hook before the first step, with the run's
+      optimizer steps (adalora fits its rank budget schedule to them); a no-op for most strategies.
+    - ``on_optimizer_step(model, global_step=...)``: the loop hook after each optimizer step, before the
+      gradients are cleared (adalora's rank budget); a no-op for most strategies.
     - ``virtual_tokens()`` and ``at_peak(model)``: what the memory estimate must know.
     - ``cannot_merge()`` and ``merged(model)``: whether and how it folds into a plain model.
     - ``refuses_task(task)``: why it cannot train that task at all (checked before anything is written).
@@ -155,6 +159,14 @@ class Strategy:
 
     def on_train_step(self, model: nn.Module, *, epoch: float, global_step: int) -> None:
         """Called by a loop before each optimizer step; Trainer users get this via callbacks()."""
+
+    def on_train_begin(self, model: nn.Module, *, total_steps: int) -> None:
+        """Called by a loop once before its first step with the run's optimizer steps; Trainer users get this via
+        callbacks()."""
+
+    def on_optimizer_step(self, model: nn.Module, *, global_step: int) -> None:
+        """Called by a loop after each ``optimizer.step()``, before ``zero_grad()``; Trainer users get this via
+        callbacks()."""
 
     def from_pretrained_kwargs(self, config: Any = None) -> dict[str, Any]:
         """Keyword arguments the model loader adds to ``from_pretrained`` (``config``: the model's config)."""

@@ -19,7 +19,6 @@ gradient, so AdamW neither updates them nor keeps state for them until they are 
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 from typing import Literal
 
@@ -33,6 +32,7 @@ from ..options import StrategyOptions, option
 from ..pooling import Pooling, apply_pooling, pooled_options, pooling_merge_blocker, pooling_option
 from ..registry import register_strategy
 from .base import Strategy, TrainDefaults, is_no_decay
+from .optimizer import install_groups
 
 
 @dataclass
@@ -136,28 +136,7 @@ class GradualStrategy(Strategy):
 
     def install_in_optimizer(self, model, optimizer, lr_scheduler=None, weight_decay: float = 0.0) -> None:
         """Re-group an optimizer built by someone else (a Trainer) so that it holds every parameter."""
-        inner = getattr(optimizer, "optimizer", optimizer)  # accelerate wraps the torch optimizer
-        first = inner.param_groups[0]
-        base_lr = first.get("initial_lr", first["lr"])
-        groups = self.parameter_groups(model, base_lr, weight_decay)
-        optimizer_settings = {k: v for k, v in first.items() if k not in ("params", "lr", "weight_decay", "initial_lr")}
-        inner.param_groups = []
-        for g in groups:
-            inner.add_param_group({**optimizer_settings, **g, "initial_lr": g["lr"]})
-        scheduler = getattr(lr_scheduler, "scheduler", lr_scheduler)
-        if scheduler is None:
-            return
-        lambdas = getattr(scheduler, "lr_lambdas", None)
-        if lambdas is None:
-            warnings.warn(f"gradual: cannot apply layer-wise learning rates with {type(scheduler).__name__}; "
-                          "all groups follow its schedule from the base rate")
-            return
-        scheduler.lr_lambdas = [lambdas[0]] * len(inner.param_groups)
-        scheduler.base_lrs = [g["initial_lr"] for g in inner.param_groups]
-        factor = lambdas[0](scheduler.last_epoch)
-        for g in inner.param_groups:
-            g["lr"] = g["initial_lr"] * factor
-        scheduler._last_lr = [g["lr"] for g in inner.param_groups]
+        install_groups(optimizer, lr_scheduler, lambda lr: self.parameter_groups(model, lr, weight_decay), self.name)
 
     def callbacks(self):
         return [GradualUnfreezingCallback(self)]

@@ -26,6 +26,7 @@ from .. import architectures as arch
 from ..errors import OptionError, UnsupportedError
 from ..options import option
 from ..registry import register_strategy
+from . import lora_init
 from .lora import LoraOptions, LoraStrategy
 
 COMPUTE_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -37,6 +38,11 @@ class QLoraOptions(LoraOptions):
     compute_dtype: Literal["bf16", "fp16"] = option(
         "bf16", "dtype the 4-bit weights are dequantized to for the matmuls (fp16 on GPUs without bf16)")
     double_quant: bool = option(True, "also quantize the quantization constants (QLoRA's double quantization)")
+
+    def validate(self):
+        super().validate()
+        self._require(self.init not in lora_init.CHANGES_BASE, "init", "default or gaussian for qlora (pissa and olora "
+                      "change the base weights, which QLoRA keeps quantized and frozen)")
 
 
 def _bitsandbytes_min_version() -> str:

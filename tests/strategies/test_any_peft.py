@@ -63,6 +63,7 @@ def test_prompt_learning_does_not_merge_and_refuses_token_labels():
     ("peft:method=NOPE", "unknown peft method 'NOPE'; peft"),
     ("peft:method=LOHA,rr=3", "LoHaConfig has no field 'rr'"),
     ("peft:method=LOHA,r=abc", "LoHaConfig: invalid literal"),
+    ("peft:method=ADALORA,total_step=100", "use -s adalora"),  # its schedule would never run
 ])
 def test_bad_specs_say_what_is_wrong(spec, words):
     with pytest.raises(OptionError, match=words):

@@ -30,6 +30,10 @@ BERT_BASE = {
     "ln_tuning": (1 + 12 * 2) * 2 * 768,  # the embeddings' LayerNorm and two a layer: weight and bias
     # 20 virtual tokens, then the MLP encoder 768 -> 128 -> 128 -> 768 (weights and biases)
     "ptuning": 20 * 768 + (768 * 128 + 128) + (128 * 128 + 128) + (128 * 768 + 768),
+    "lora:init=pissa": QV,  # PiSSA and OLoRA start A and B elsewhere: the same matrices
+    "lora:loraplus_lr_ratio=16": QV,  # LoRA+ changes B's rate, not what trains
+    # SVD form at the initial rank 12: P (12 x 768), Q (768 x 12) and the 12 singular values (the rank count is frozen)
+    "adalora": TARGETS * (12 * 768 + 768 * 12 + 12),
     "peft": TARGETS * 8 * (768 + 768),  # alone: peft's LoraConfig, r=8, on query and value
     "peft:method=LOHA,r=4": TARGETS * 2 * 4 * (768 + 768),
 }
