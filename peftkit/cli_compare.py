@@ -25,6 +25,12 @@ from .recipes import PROFILES
               "for one SPEC of a strategy: --hp lora:r=4.epochs=5.")
 @click.option("--output", "-o", type=click.Path(file_okay=False), help="Results directory (default: peftkit-runs/<model>-<dataset>).")
 @click.option("--allow-mixed", is_flag=True, help="Add to an output directory that holds another configuration.")
+@click.option("--jobs", "-j", default="1", show_default=True, metavar="N|auto",
+              help="Runs that train at once, each in its own process: a GPU each (more share a GPU only as far as "
+              "peftkit estimate says they fit), or a share of the CPU cores; auto: one per GPU, 1 on a CPU.")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local: this machine; ray: each run a Ray task on a cluster (pip install -e \".[ray]\").")
+@click.option("--ray-address", default="auto", show_default=True, help="The Ray cluster to join (--executor ray).")
 @click.option("--profile", type=click.Choice(sorted(PROFILES)), help="quick: a usable ranking in minutes (1000 training "
               "and 500 evaluation examples, length 64); full (default): all the data.")
 @click.option("--search", metavar="lr|epochs|lr,epochs", help="Pick each strategy's learning rate, epochs or both from a "
@@ -34,16 +40,21 @@ from .recipes import PROFILES
               "(default: 0.5,1,2).")
 @run_options
 @click.pass_context
-def compare_command(ctx, allow_mixed: bool, **_options) -> None:
+def compare_command(ctx, allow_mixed: bool, jobs: str, executor: str, ray_address: str, **_options) -> None:
     """Train strategies side by side on the same data and seeds; print and save the comparison."""
     from rich.console import Console
 
     from .compare import check_finished, prepare, run_comparison
+    from .parallel import Execution, parse_jobs
+    from .ray_executor import check_ray
     from .report import aggregate, print_summary
 
     console = Console()
+    execution = Execution(parse_jobs(jobs), executor, ray_address)
+    if executor == "ray":
+        check_ray()  # before anything is written
     comparison = prepare(plan_from_context(ctx))
-    result = run_comparison(comparison, console, allow_mixed=allow_mixed)
+    result = run_comparison(comparison, console, allow_mixed=allow_mixed, execution=execution)
     if result.reports is not None:  # the process that writes (the first one under a launcher)
         _print_notes(console, result.data_notes)
         print_summary(aggregate(result.rows, result.metric), result.reports["md"], console, metric=result.metric)
@@ -64,7 +75,8 @@ def plan_from_context(ctx: click.Context) -> Comparison:
     from .recipes import load_recipe
 
     flags = given(ctx)
-    flags.pop("allow_mixed", None)  # how to store, not what to run
+    for how in ("allow_mixed", "jobs", "executor", "ray_address"):  # how to store and spread, not what to run
+        flags.pop(how, None)
     recipe = load_recipe(flags.pop("recipe")) if "recipe" in flags else {}
     return plan_comparison(flags, recipe)
 

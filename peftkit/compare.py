@@ -13,12 +13,8 @@ Peak memory is then the process's peak over the runs so far, which the report's 
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import re
-import signal
-import subprocess
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
@@ -31,10 +27,11 @@ from .launch import distributed_world
 from .recipes import PROFILES
 from .registry import core_strategies, expand_groups, strategy_from_spec
 from .settings import BY_NAME, HYPERPARAMETERS, SHARED_KEYS, RunConfig
-from .compare_records import data_notes, record_for, rows_from_store, write_all_reports
+from .compare_records import data_notes, rows_from_store, write_all_reports
+from .execute import execute
+from .parallel import SERIAL, Execution
+from .parallel import plan as plan_execution
 from .store import ResultStore
-from .worker import PROGRESS, outcome, worker_dir
-from .worker import command as worker_command
 
 DEFAULT_SEEDS = "0"
 
@@ -204,9 +201,10 @@ def step_notes(comparison: Comparison) -> list[str]:
     return [note for note in notes if note]
 
 
-def run_comparison(comparison: Comparison, console, *, allow_mixed: bool = False) -> Result:
-    """Run what is not in the store yet (after the search, if asked), then rebuild the
-    reports (in the first process only). A comparison not through ``prepare`` has its data's sizes settled
+def run_comparison(comparison: Comparison, console, *, allow_mixed: bool = False,
+                   execution: Execution = SERIAL) -> Result:
+    """Run what is not in the store yet (after the search, if asked), spread as ``execution`` says, then rebuild
+    the reports (in the first process only). A comparison not through ``prepare`` has its data's sizes settled
     here: without them the run ids could not say the epochs the runs train."""
     if not comparison.train_sizes:
         comparison = with_train_sizes(replace(comparison, base=comparison.base.with_task()))
@@ -217,10 +215,11 @@ def run_comparison(comparison: Comparison, console, *, allow_mixed: bool = False
     store.prepare(comparison.shared(), allow_mixed=allow_mixed)
     from rich.markup import escape
 
-    for note in comparison.notes:  # one line each, unwrapped: a note is read in logs and grepped for
+    execution, how = plan_execution(execution, comparison.runs(), world)
+    for note in [*comparison.notes, *how]:  # one line each, unwrapped: a note is read in logs and grepped for
         console.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True, highlight=False)
-    chosen = _search(comparison, console, world, rank, allow_mixed) if comparison.searching else {}
-    execute(store, comparison.runs(chosen), console, world, rank, "all runs")
+    chosen = _search(comparison, console, world, rank, allow_mixed, execution) if comparison.searching else {}
+    execute(store, comparison.runs(chosen), console, world, rank, "all runs", execution)
     rows = rows_from_store(store)
     if rank != 0:
         return Result(rows)
@@ -306,7 +305,8 @@ def _slug(text: str) -> str:
 
 # -- the search --------------------------------------------------------------------------------------------
 
-def _search(comparison: Comparison, console, world: int, rank: int, allow_mixed: bool) -> dict[str, dict[str, float]]:
+def _search(comparison: Comparison, console, world: int, rank: int, allow_mixed: bool,
+            execution: Execution) -> dict[str, dict[str, float]]:
     """Run the search's candidates that its store lacks; return the chosen settings, {spec: {setting: value}}."""
     store = ResultStore(comparison.output / search.SEARCH_DIR)
     store.prepare(comparison.shared(), allow_mixed=allow_mixed)
@@ -314,88 +314,8 @@ def _search(comparison: Comparison, console, world: int, rank: int, allow_mixed:
     what = " and ".join(name for name, grid in (("learning-rate", comparison.search_grid),
                                                 ("epochs", comparison.epochs_grid)) if grid)
     console.print(f"{what} search: {sum(len(p.configs) for p in plans)} runs on held-out training data")
-    execute(store, [c for p in plans for c in p.configs], console, world, rank, "search runs")
+    execute(store, [c for p in plans for c in p.configs], console, world, rank, "search runs", execution)
     chosen = search.chosen_settings(plans, {r["run_info"]["run_id"]: r for r in store.records()})
     for spec, settings in chosen.items():
         console.print(f"  {spec}: {search.describe(settings)}")
     return chosen
-
-
-# -- the runs ----------------------------------------------------------------------------------------------
-
-def execute(store: ResultStore, runs: list[RunConfig], console, world: int, rank: int, title: str) -> None:
-    """Run every config of ``runs`` that the store lacks, one worker process each, writing records."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    todo = [(i, c) for i, c in enumerate(runs) if not store.has(c.run_id())]
-    done = len(runs) - len(todo)
-    if not todo:
-        console.print(f"nothing to do: all {len(runs)} {title.split()[-1]} are already in {store.runs_dir}")
-    elif done or store.interrupted():
-        redo = len(store.interrupted())
-        console.print(f"resuming: skipping {done} finished run(s), {len(todo)} to go"
-                      + (f" ({redo} interrupted, redone from the start)" if redo else ""))
-
-    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
-    with Progress(*columns, console=console, transient=False) as progress:
-        overall = progress.add_task(title, total=len(runs), completed=done)
-        for order, config in todo:
-            resolved = config.resolved()
-            label = f"{config.strategy} (seed {config.seed}" + (
-                f", lr {resolved.learning_rate:g}, epochs {resolved.epochs:g})" if config.holdout else ")")
-            task = progress.add_task(f"  {label}", total=None)
-
-            def on_progress(step: int, total: int, task=task) -> None:
-                progress.update(task, completed=step, total=total)
-
-            try:
-                if world > 1:  # the processes of `accelerate launch` / torchrun train this run together
-                    info = outcome(config.to_dict(), on_progress)
-                else:
-                    info = run_worker(config, store.directory / "logs" / f"{config.run_id()}.log", on_progress)
-            except KeyboardInterrupt:  # Ctrl-C: the worker is gone; say which run stopped, keep runs/ valid
-                if rank == 0:
-                    path = store.mark_interrupted(config.run_id(), record_for(
-                        config, {"status": "interrupted", "error": "stopped by the user (Ctrl-C)"}, order))
-                    progress.console.print(f"[red]interrupted[/] {label}: marked in {path}; "
-                                           "rerun the same command to resume")
-                raise
-            if rank == 0:
-                store.write(config.run_id(), record_for(config, info, order))
-            progress.remove_task(task)
-            status = info["status"]
-            colour = {"ok": "green", "unsupported": "yellow"}.get(status, "red")
-            metric = get_task(config.task).primary
-            score = f" {metric.label} {info[metric.key]:.4f}" if status == "ok" else f": {info.get('error')}"
-            progress.console.print(f"[{colour}]{status}[/] {label}{score}")
-            progress.advance(overall)
-
-
-def run_worker(config: RunConfig, log_path: Path, on_progress) -> dict[str, Any]:
-    """Run one config in a child process; return its train_info (a failed one if the child died)."""
-    with worker_dir() as tmp:  # removed by the worker if this process dies, by the next compare otherwise
-        config_path, result_path = Path(tmp) / "config.json", Path(tmp) / "result.json"
-        config_path.write_text(json.dumps(config.to_dict()))
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(log_path, "w") as log:
-            process = subprocess.Popen(worker_command(config_path, result_path),
-                                       stdout=subprocess.PIPE, stderr=log, text=True, start_new_session=True)
-            try:
-                for line in process.stdout:
-                    if line.startswith(PROGRESS):
-                        _, step, total = line.split()
-                        on_progress(int(step), int(total))
-                    else:
-                        log.write(line)
-                process.wait()
-            except BaseException:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-                raise
-        if result_path.exists():
-            return json.loads(result_path.read_text())
-    tail = log_path.read_text(errors="replace").strip().splitlines()[-1:] if log_path.exists() else []
-    reason = f"worker exited with status {process.returncode}"
-    if process.returncode in (-signal.SIGKILL, 137):
-        reason += " (killed: out of memory?)"
-    return {"status": "failed", "error": reason + (f": {tail[0]}" if tail else "")}

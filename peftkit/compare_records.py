@@ -18,10 +18,12 @@ from .store import ResultStore, flat_row
 from .tasks import task_of_records
 
 
-def record_for(config: RunConfig, train_info: dict[str, Any], order: int) -> dict[str, Any]:
+def record_for(config: RunConfig, train_info: dict[str, Any], order: int,
+               meta: dict[str, Any] | None = None) -> dict[str, Any]:
     """What the store keeps of one run: ``run_info`` (its id and resolved config: the epochs it trained, which
     the steps rule takes from the number of training examples, ``train_info``'s where ``config`` has none),
-    ``train_info`` (what it measured) and ``meta_info`` (the machine and versions)."""
+    ``train_info`` (what it measured) and ``meta_info`` (the machine and versions: ``meta``, those of the
+    process that trained it, where it reported them; else this one's)."""
     if config.train_examples is None and train_info.get("num_train_samples"):
         config = replace(config, train_examples=train_info["num_train_samples"])
     resolved = config.resolved()
@@ -31,7 +33,7 @@ def record_for(config: RunConfig, train_info: dict[str, Any], order: int) -> dic
                      "strategy": strategy.to_dict(), "hyperparameter_source": strategy.defaults_for(config.task).source,
                      "command": " ".join(sys.argv)},
         "train_info": train_info,
-        "meta_info": meta_info(),
+        "meta_info": meta or meta_info(),
     }
 
 

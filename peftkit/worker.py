@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 PROGRESS = "@@peftkit-progress"
+META = "meta_info"  # the key of RESULT.json's machine and versions, beside the train_info
 DIR_PREFIX = "peftkit-worker-"
 PARENT_POLL_SECONDS = 0.5
 
@@ -131,7 +132,10 @@ def main(argv: list[str]) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     warnings.filterwarnings("ignore")
     result = outcome(json.loads(config_path.read_text()))
+    from .meta import meta_info
     from .output import atomic_write_text
+
+    result[META] = meta_info()  # where it trained (its node, its threads), for the record: not a measurement
 
     atomic_write_text(result_path, json.dumps(result, default=str))
     return 0

@@ -7,6 +7,8 @@ import subprocess
 import sys
 import time
 
+from plugin_dist import write_plugin
+
 from peftkit import demo
 
 
@@ -106,14 +108,8 @@ class Killed(Strategy):
 
 def test_failing_and_out_of_memory_strategies_become_failed_rows(tmp_path):
     """Strategies registered only here (an entry-point plugin, so that worker processes see them too)."""
-    plugins = tmp_path / "plugins"
-    plugins.mkdir()
-    (plugins / "faulty_strategies.py").write_text(PLUGIN)
-    dist = plugins / "faulty_strategies-1.0.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: faulty-strategies\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text("[peftkit.strategies]\nboom = faulty_strategies:Boom\n"
-                                           "hog = faulty_strategies:Hog\nkilled = faulty_strategies:Killed\n")
+    plugins = write_plugin(tmp_path / "plugins", "faulty_strategies", PLUGIN,
+                           {"boom": "Boom", "hog": "Hog", "killed": "Killed"})
     model = demo.write_tiny_model(tmp_path / "model")
     data = demo.write_dataset(tmp_path / "data", n_train=48, n_eval=16)
     out = tmp_path / "out"

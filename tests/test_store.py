@@ -25,12 +25,19 @@ def test_refuses_a_different_configuration(tmp_path):
     ResultStore(tmp_path).prepare({"model": "b", "dataset": "d"}, allow_mixed=True)
 
 
-def test_leftover_temporary_files_are_cleaned(tmp_path):
+def test_leftover_temporary_files_are_cleaned_but_not_one_being_written(tmp_path):
+    import os
+    import time
+
     store = ResultStore(tmp_path)
     store.prepare({})
-    (store.runs_dir / ".x.json.tmp").write_text("half")
+    dead, writing = store.runs_dir / ".x.json.tmp", store.runs_dir / ".y.json.tmp"
+    dead.write_text("half")
+    writing.write_text("half")  # another compare on this output writing a record now
+    old = time.time() - 3600
+    os.utime(dead, (old, old))
     store.prepare({})
-    assert not list(store.runs_dir.glob("*.tmp"))
+    assert list(store.runs_dir.glob("*.tmp")) == [writing]
 
 
 def test_unwritable_output(tmp_path):
