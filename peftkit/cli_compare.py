@@ -46,13 +46,13 @@ def compare_command(ctx, allow_mixed: bool, jobs: str, executor: str, ray_addres
 
     from .compare import check_finished, prepare, run_comparison
     from .parallel import Execution, parse_jobs
-    from .ray_executor import check_ray
+    from .ray_executor import connect
     from .report import aggregate, print_summary
 
     console = Console()
     execution = Execution(parse_jobs(jobs), executor, ray_address)
     if executor == "ray":
-        check_ray()  # before anything is written
+        connect(ray_address)  # Ray installed and its cluster reached, before anything is written
     comparison = prepare(plan_from_context(ctx))
     result = run_comparison(comparison, console, allow_mixed=allow_mixed, execution=execution)
     if result.reports is not None:  # the process that writes (the first one under a launcher)

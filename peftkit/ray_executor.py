@@ -46,6 +46,8 @@ def train_remotely(config: dict[str, Any], threads: int) -> tuple[dict[str, Any]
 
 
 def connect(address: str):
+    """Ray, joined to the cluster at ``address`` (a clear line where Ray is missing or no cluster answers)."""
+    check_ray()
     import ray
 
     if not ray.is_initialized():

@@ -145,3 +145,13 @@ def test_without_ray_the_executor_says_how_to_install_it_in_one_line(tmp_path, m
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert exit_info.value.code == 2 and len(err) == 1 and 'pip install "peftkit[ray]"' in err[0], err
     assert not (tmp_path / "out").exists()
+
+
+def test_without_a_cluster_the_executor_says_so_in_one_line_before_writing(tmp_path):
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_ADDRESS": ""}
+    result = subprocess.run([sys.executable, "-m", "peftkit", "compare", "-s", "head", "--executor", "ray",
+                             "--ray-address", "auto", "--output", str(tmp_path / "out")],
+                            capture_output=True, text=True, env=env, timeout=300)
+    err = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 2 and len(err) == 1 and "cannot reach a Ray cluster" in err[0], result.stderr
+    assert not (tmp_path / "out").exists()
