@@ -103,6 +103,10 @@ python {sys.version.split()[0]}.
 |---|---:|---:|---:|---:|
 {rows}
 
+Of the {seconds[1]:.0f} s with `--jobs 1`, {sum(r['train_seconds'] for r in one.values()):.0f} s were training; the rest is each
+run's start (Python, torch, the model), its data and its evaluation, which `--jobs {n}` overlaps with another
+run's training. A run's training alone is slower with fewer threads (the train s columns).
+
 Metrics: {'every run has the same status, accuracy and macro F1 both ways' if same else 'SOME RUNS DIFFER (see jobs.json)'}; the
 losses differ by at most {loss_gap:.1e} (relative): a run with fewer torch threads adds its sums up in another
 order. `jobs.json` holds both wall times and every run's metrics both ways.
