@@ -147,32 +147,41 @@ def _in_worker_processes(sweep: Sweep, todo: list[tuple[int, RunConfig]], slots:
 
     pool = ThreadPoolExecutor(max_workers=len(slots), thread_name_prefix="peftkit-run")
     futures = {pool.submit(one, config): (order, config) for order, config in todo}
+    handled: set = set()
     try:
         pending = set(futures)
         while pending:
             finished, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
             for future in finished:
-                order, config = futures[future]
-                claim, info, holder = future.result()
-                if holder:
-                    sweep.held_elsewhere(config, holder)
-                if claim is not None:
-                    try:
-                        sweep.finish(order, config, info)
-                    finally:
-                        claim.release()
-    except KeyboardInterrupt:  # Ctrl-C: stop every worker, note every run that was in flight
+                handled.add(future)
+                _settle(sweep, *futures[future], *future.result())
+    except BaseException as stop:  # Ctrl-C (or a failure here): stop every worker, keep what had ended
         flight.stop()
         pool.shutdown(wait=True, cancel_futures=True)
         for future, (order, config) in futures.items():
-            if config.run_id() in flight.killed:
-                sweep.interrupted(order, config)
-            if future.done() and not future.cancelled() and future.exception() is None:
-                claim = future.result()[0]
-                if claim is not None:
-                    claim.release()
+            if future in handled or not future.done() or future.cancelled() or future.exception() is not None:
+                continue
+            claim, info, _ = future.result()
+            if claim is not None and config.run_id() in flight.killed:
+                if isinstance(stop, KeyboardInterrupt):
+                    sweep.interrupted(order, config)
+                claim.release()
+            else:  # it ended before the stop: its record is kept
+                _settle(sweep, order, config, claim, info, None)
         raise
     pool.shutdown(wait=True)
+
+
+def _settle(sweep: Sweep, order: int, config: RunConfig, claim: Claim | None, info: dict | None,
+            holder: str | None) -> None:
+    """What one run's thread came back with: a record to write (then its claim released), or who holds it."""
+    if holder:
+        sweep.held_elsewhere(config, holder)
+    if claim is not None:
+        try:
+            sweep.finish(order, config, info)
+        finally:
+            claim.release()
 
 
 class InFlight:
