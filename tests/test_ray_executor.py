@@ -48,6 +48,17 @@ class RayWorkerKilled(Strategy):
 '''
 
 
+def test_without_a_cluster_the_executor_says_so_in_one_line_before_writing(tmp_path):
+    # first in this file: before the tests' own cluster exists (once stopped, Ray may still try to reach it)
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_ADDRESS": ""}
+    result = subprocess.run([sys.executable, "-m", "peftkit", "compare", "-s", "head", "--executor", "ray",
+                             "--ray-address", "auto", "--output", str(tmp_path / "out")],
+                            capture_output=True, text=True, env=env, timeout=300)
+    err = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 2 and len(err) == 1 and "cannot reach a Ray cluster" in err[0], result.stderr
+    assert not (tmp_path / "out").exists()
+
+
 def _namespace() -> subprocess.Popen | None:
     """A process holding a network namespace with only a loopback, or None where this machine cannot make one."""
     if not (shutil.which("unshare") and shutil.which("nsenter")):
@@ -146,12 +157,3 @@ def test_without_ray_the_executor_says_how_to_install_it_in_one_line(tmp_path, m
     assert exit_info.value.code == 2 and len(err) == 1 and 'pip install "peftkit[ray]"' in err[0], err
     assert not (tmp_path / "out").exists()
 
-
-def test_without_a_cluster_the_executor_says_so_in_one_line_before_writing(tmp_path):
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_ADDRESS": ""}
-    result = subprocess.run([sys.executable, "-m", "peftkit", "compare", "-s", "head", "--executor", "ray",
-                             "--ray-address", "auto", "--output", str(tmp_path / "out")],
-                            capture_output=True, text=True, env=env, timeout=300)
-    err = [line for line in result.stderr.splitlines() if line.strip()]
-    assert result.returncode == 2 and len(err) == 1 and "cannot reach a Ray cluster" in err[0], result.stderr
-    assert not (tmp_path / "out").exists()
