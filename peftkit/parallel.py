@@ -125,17 +125,19 @@ def gpu_memory() -> int:
     return min(torch.cuda.get_device_properties(i).total_memory for i in range(torch.cuda.device_count()))
 
 
-def largest_estimate(runs: list) -> int | None:
-    """The largest training peak ``peftkit estimate`` predicts for ``runs`` on a GPU (None: none could be made)."""
+def estimated_peak(config, device: str) -> int | None:
+    """``peftkit estimate``'s training peak in bytes for the run ``config`` on ``device`` (None: it cannot model it)."""
     from .estimate import estimate_memory
 
-    peaks = []
-    for config in {(c.model, c.strategy, c.batch_size, c.max_length): c for c in runs}.values():
-        try:
-            peaks.append(estimate_memory(config.model, config.strategy, config.batch_size, config.max_length,
-                                         precision=config.precision, gradient_checkpointing=config.gradient_checkpointing,
-                                         device="cuda", trust_remote_code=config.trust_remote_code,
-                                         task=config.task).total)
-        except Exception:  # noqa: BLE001 - a run the estimate cannot model is not planned on its figure
-            continue
-    return max(peaks) if peaks else None
+    try:
+        return int(estimate_memory(config.model, config.strategy, config.batch_size, config.max_length,
+                                   precision=config.precision, gradient_checkpointing=config.gradient_checkpointing,
+                                   device=device, trust_remote_code=config.trust_remote_code, task=config.task).total)
+    except Exception:  # noqa: BLE001 - a run the estimate cannot model is not planned on its figure
+        return None
+
+
+def largest_estimate(runs: list) -> int | None:
+    """The largest training peak ``peftkit estimate`` predicts for ``runs`` on a GPU (None: none could be made)."""
+    peaks = [estimated_peak(c, "cuda") for c in {(c.model, c.strategy, c.batch_size, c.max_length): c for c in runs}.values()]
+    return max((p for p in peaks if p is not None), default=None)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import PeftkitError
-from .parallel import Execution
+from .parallel import Execution, estimated_peak
 from .settings import RunConfig
 from .store import Claim
 
@@ -64,15 +64,8 @@ def resources(ray, config: RunConfig) -> dict[str, Any]:
     """What one run's task asks Ray for: a GPU where the cluster has them, else a CPU and its estimated memory."""
     if ray.cluster_resources().get("GPU", 0) >= 1:
         return {"num_gpus": 1, "num_cpus": 1}
-    from .estimate import estimate_memory
-
-    try:
-        estimate = estimate_memory(config.model, config.strategy, config.batch_size, config.max_length,
-                                   precision=config.precision, device="cpu", task=config.task,
-                                   trust_remote_code=config.trust_remote_code)
-        return {"num_cpus": 1, "memory": int(estimate.total)}
-    except Exception:  # noqa: BLE001 - no estimate: Ray places the task by its CPU alone
-        return {"num_cpus": 1}
+    peak = estimated_peak(config, "cpu")  # none: Ray places the task by its CPU alone
+    return {"num_cpus": 1, **({"memory": peak} if peak else {})}
 
 
 def run_on_ray(sweep, todo: list[tuple[int, RunConfig]], execution: Execution) -> None:
